@@ -1,0 +1,1 @@
+"""Parley's core: storage, networks, triage, sync and the outbox, in plain asyncio (no Qt)."""

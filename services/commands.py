@@ -1,0 +1,276 @@
+"""The command-line contract of design section 6: each command as a plain async function."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import time
+from collections.abc import Iterable
+from typing import IO, Any
+
+from services.core import Parley
+from services.errors import InvalidInput, NotFound
+from services.store.posts import PageKey, PostRow, TimelineFilter
+from services.triage import TriageInput
+
+EXPORT_FIELDS = (
+    "id",
+    "network",
+    "remote_id",
+    "account",
+    "author",
+    "author_name",
+    "text",
+    "url",
+    "lang",
+    "created_at",
+    "kind",
+    "conversation",
+    "sentiment",
+    "negative",
+    "urgency",
+    "urgent",
+    "reasons",
+    "status",
+    "answered",
+)
+
+
+def _emit(out: IO[str], obj: dict[str, Any]) -> None:
+    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def _when(row: PostRow) -> str:
+    return row.created_at.strftime("%Y-%m-%d %H:%M")
+
+
+async def accounts_list(core: Parley, *, as_json: bool, out: IO[str]) -> int:
+    """``accounts list``."""
+    for a in core.accounts():
+        if as_json:
+            _emit(out, a.to_json())
+        else:
+            last = a.last_sync_at.strftime("%Y-%m-%d %H:%M") if a.last_sync_at else "never"
+            problem = f"  ({a.last_error})" if a.last_error else ""
+            out.write(f"{a.id:>3}  {a.label:<22} {a.handle:<28} last sync {last}{problem}\n")
+    return 0
+
+
+async def sync(core: Parley, *, once: bool, out: IO[str], err: IO[str]) -> int:
+    """``sync --once``: one pass; without ``--once``, poll at the configured interval until stopped."""
+    while True:
+        report = await core.sync_once()
+        out.write(f"{report.fetched} new post{'s' if report.fetched != 1 else ''}\n")
+        for p in report.problems:
+            err.write(f"{p.handle}: {p.message}\n")
+        if once:
+            return 1 if report.problems and len(report.problems) == len(core.accounts()) else 0
+        await asyncio.sleep(float(core.settings["sync_interval"]))
+
+
+async def timeline(
+    core: Parley, *, urgent: bool, search: str, limit: int, view: str, as_json: bool, out: IO[str]
+) -> int:
+    """``timeline``: the merged timeline, newest first."""
+    flt = TimelineFilter(view="urgent" if urgent else view, search=search, operator=core.settings["operator"])
+    remaining = max(0, limit)
+    after = None
+    while remaining:
+        rows = core.page(flt, after, min(remaining, 500))
+        if not rows:
+            break
+        for r in rows:
+            if as_json:
+                _emit(out, r.to_json())
+            else:
+                flag = "!" if r.urgent else " "
+                reasons = ", ".join(x.label for x in r.reasons[:3])
+                text = " ".join(r.text.split())
+                out.write(f"{flag} {r.id:>6}  {_when(r)}  {r.author_handle:<22} {text[:90]}")
+                out.write(f"  [{reasons}]\n" if reasons else "\n")
+        remaining -= len(rows)
+        last = rows[-1]
+        after = PageKey(last.created_at, last.id)
+    return 0
+
+
+async def reply(core: Parley, *, post_id: int | None, text: str | None, batch: IO[str] | None, out: IO[str]) -> int:
+    """``reply POST_ID --text TEXT`` or ``reply --batch FILE`` (JSON lines {"post", "text"})."""
+    if batch is not None:
+        items = []
+        for n, line in enumerate(batch, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                items.append((int(data["post"]), str(data["text"])))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InvalidInput(f'Line {n} of the batch is not {{"post": id, "text": "..."}}: {exc}') from None
+        for pid, body in items:
+            row = await core.queue_reply(pid, body)
+            _emit(out, row.to_json())
+        return 0
+    if post_id is None or text is None:
+        raise InvalidInput("Give a post id and --text, or --batch FILE.")
+    row = await core.queue_reply(post_id, text)
+    _emit(out, row.to_json())
+    return 0
+
+
+async def outbox_list(core: Parley, *, as_json: bool, out: IO[str]) -> int:
+    """``outbox list``."""
+    for r in core.outbox_rows():
+        if as_json:
+            _emit(out, r.to_json())
+        else:
+            why = f"  ({r.last_error})" if r.last_error and r.state != "sent" else ""
+            out.write(f"{r.id:>5}  {r.state:<12} post {r.post_id:<6} {r.text[:60]}{why}\n")
+    return 0
+
+
+async def outbox_drain(core: Parley, *, seconds: float | None, out: IO[str], err: IO[str]) -> int:
+    """``outbox drain``: send until nothing is left (exit 0) or the timeout passes (exit 1)."""
+    deadline = time.monotonic() + seconds if seconds is not None else None
+    sent = 0
+    while True:
+        report = await core.drain_outbox()
+        sent += len(report.sent)
+        if report.pending == 0:
+            out.write(f"{sent} sent; nothing left to send\n")
+            return 0
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            err.write(
+                f"{report.pending} repl{'y' if report.pending == 1 else 'ies'} still to send"
+                f"{': ' + report.error if report.error else ''}\n"
+            )
+            out.write(f"{sent} sent\n")
+            return 1
+        wait = 0.5
+        if report.next_due is not None:
+            wait = max(0.05, min(5.0, (report.next_due - core.clock()).total_seconds()))
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline - now))
+        await asyncio.sleep(wait)
+
+
+async def outbox_action(core: Parley, *, action: str, item_id: int, text: str | None, out: IO[str]) -> int:
+    """``outbox retry|cancel|edit|send-anyway ID``."""
+    ob = core.outbox
+    if action == "retry":
+        row = await core.db.run(ob.retry, item_id)
+    elif action == "send-anyway":
+        row = await core.db.run(ob.retry, item_id, send_anyway=True)
+    elif action == "cancel":
+        row = await core.db.run(ob.cancel, item_id)
+    elif action == "edit":
+        if not text:
+            raise InvalidInput("Give the new text with --text.")
+        row = await core.db.run(ob.edit, item_id, text)
+    else:  # pragma: no cover - argparse limits the choices
+        raise InvalidInput(f"Unknown outbox action {action!r}.")
+    _emit(out, row.to_json())
+    return 0
+
+
+async def outbox_attempts(core: Parley, *, out: IO[str]) -> int:
+    """``outbox attempts``: every recorded send attempt as JSON lines."""
+    for a in await core.db.run(core.outbox.attempts):
+        _emit(out, a)
+    return 0
+
+
+def triage_stream(core: Parley, lines: Iterable[str], out: IO[str], err: IO[str]) -> int:
+    """``triage``: JSON lines {"id", "text"} in, scores out, in the same order."""
+    scorer = core.triage()
+    bad = 0
+    batch: list[tuple[Any, TriageInput]] = []
+
+    def flush() -> None:
+        scores = scorer.score_many([item for _, item in batch])
+        for (ident, _), sc in zip(batch, scores, strict=True):
+            _emit(
+                out,
+                {
+                    "id": ident,
+                    "sentiment": round(sc.sentiment, 4),
+                    "negative": sc.negative,
+                    "urgency": round(sc.urgency, 4),
+                    "urgent": sc.urgent,
+                    "reasons": [r.label for r in sc.reasons],
+                    "reason_codes": [r.code for r in sc.reasons],
+                },
+            )
+        batch.clear()
+
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            text = data["text"]
+            if not isinstance(text, str):
+                raise TypeError("text is not a string")
+            followers = data.get("followers")
+            item = TriageInput(
+                text=text,
+                lang=data.get("lang"),
+                author_followers=int(followers) if followers is not None else None,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            err.write(f'line {n}: not {{"id", "text"}} ({exc})\n')
+            bad += 1
+            continue
+        batch.append((data.get("id"), item))
+        if len(batch) >= 1000:
+            flush()
+    flush()
+    return 1 if bad else 0
+
+
+def export(core: Parley, *, fmt: str, out: IO[str]) -> int:
+    """``export --format csv|jsonl``."""
+    if fmt == "jsonl":
+        for row in core.export_rows():
+            _emit(out, row.to_json())
+        return 0
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for row in core.export_rows():
+        data = row.to_json()
+        data["reasons"] = "; ".join(data["reasons"])
+        writer.writerow(data)
+    return 0
+
+
+def import_jsonl(core: Parley, stream: IO[str], out: IO[str], err: IO[str]) -> int:
+    """``import --jsonl FILE``."""
+    new, skipped, errors = core.import_lines(stream)
+    for e in errors[:20]:
+        err.write(f"{e}\n")
+    if len(errors) > 20:
+        err.write(f"... and {len(errors) - 20} more lines that could not be read\n")
+    out.write(f"{new} imported, {skipped} already stored, {len(errors)} unreadable\n")
+    return 1 if errors and not new else 0
+
+
+async def set_status(core: Parley, *, ids: list[int], status: str, out: IO[str]) -> int:
+    """``mark ID... --as done|open|ignored``."""
+    changes = await core.db.run(core.set_status, ids, status)
+    missing = set(ids) - set(changes.updated_posts)
+    if missing:
+        raise NotFound(f"There is no post {', '.join(str(i) for i in sorted(missing))}.")
+    out.write(f"{len(ids)} marked {status}\n")
+    return 0
+
+
+def demo_switch(core: Parley, *, offline: bool | None, faults: float | None, out: IO[str]) -> int:
+    """``demo offline on|off`` and ``demo faults RATE``: drive the demo network."""
+    world = core.networks.demo_world
+    if offline is not None:
+        world.set_offline(offline)
+    if faults is not None:
+        world.set_fault_rate(faults)
+    out.write(f"demo network: {'offline' if world.offline else 'online'}, fault rate {world.fault_rate:g}\n")
+    return 0

@@ -1,0 +1,360 @@
+"""The core facade the GUI's view-models and the CLI both use: one object per open database."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from services import settings as settings_mod
+from services.changes import Changes
+from services.errors import InvalidInput, NotFound
+from services.networks import demo
+from services.networks.base import RemoteAuthor, RemotePost
+from services.networks.registry import NetworkRegistry
+from services.outbox import PENDING, DrainReport, Outbox, OutboxRow
+from services.store import posts as store
+from services.store.db import Database
+from services.store.models import KIND_OWN_REPLY, STATUSES, Account, Author, Post, SyncCursor
+from services.store.posts import PageKey, PostRow, TimelineFilter
+from services.store.types import utcnow
+from services.sync import SyncReport, SyncService
+from services.triage import Triage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """An account as the sidebar, status bar and ``accounts list`` show it."""
+
+    id: int
+    network: str
+    handle: str
+    display_name: str
+    label: str
+    last_sync_at: datetime | None
+    last_error: str | None
+    last_error_kind: str | None
+    char_limit: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """One ``accounts list --json`` line."""
+        return {
+            "id": self.id,
+            "network": self.network,
+            "handle": self.handle,
+            "name": self.display_name,
+            "label": self.label,
+            "last_sync": self.last_sync_at.isoformat() if self.last_sync_at else None,
+            "last_error": self.last_error,
+        }
+
+
+class Parley:
+    """Everything Parley does with one database and one data dir."""
+
+    def __init__(self, db: Database, data_dir: Path, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.data_dir = data_dir
+        self.clock = clock
+        self.networks = NetworkRegistry(data_dir)
+        self._settings: dict[str, Any] = self.load_settings()
+        self._triage: Triage | None = None
+        self.sync = SyncService(db, self.networks, self.triage, clock)
+        self.outbox = Outbox(db, self.networks, clock=clock)
+
+    # -- settings and triage ---------------------------------------------------------------------
+
+    def load_settings(self) -> dict[str, Any]:
+        """Read every setting from the database."""
+        with self.db.session() as s:
+            return settings_mod.get_all(s)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The current settings (a copy)."""
+        return dict(self._settings)
+
+    def save_setting(self, key: str, value: Any) -> Changes:
+        """Validate and store one setting."""
+        with self.db.session() as s:
+            self._settings[key] = settings_mod.put(s, key, value)
+        if key == "urgency_threshold" and self._triage is not None:
+            self._triage.threshold = float(self._settings[key])
+        return Changes(settings=True)
+
+    def triage(self) -> Triage:
+        """The scorer (TextBlob loads on first use, off the path to the first window)."""
+        if self._triage is None:
+            self._triage = Triage(threshold=float(self._settings["urgency_threshold"]))
+        return self._triage
+
+    # -- accounts --------------------------------------------------------------------------------
+
+    def add_demo_accounts(self) -> list[int]:
+        """Add the demo network's accounts (idempotent); returns their ids."""
+        data = demo.load_dataset()
+        ids: list[int] = []
+        with self.db.session() as s:
+            for acc in data.accounts:
+                found = s.exec(
+                    select(Account).where(
+                        Account.network == demo.NETWORK,
+                        Account.server_url == demo.SERVER_URL,
+                        Account.handle == acc.handle,
+                    )
+                ).first()
+                if found is None:
+                    found = Account(
+                        network=demo.NETWORK,
+                        handle=acc.handle,
+                        display_name=acc.display_name,
+                        server_url=demo.SERVER_URL,
+                        remote_user_id="brand",
+                        config=json.dumps({"key": acc.key, "flavour": acc.flavour}),
+                    )
+                    s.add(found)
+                    s.flush()
+                assert found.id is not None
+                ids.append(found.id)
+        return ids
+
+    def accounts(self) -> list[AccountRow]:
+        """Every account, in the order they were added."""
+        with self.db.session() as s:
+            rows = list(s.exec(select(Account).order_by(Account.id)))  # type: ignore[arg-type]
+        out = []
+        for a in rows:
+            assert a.id is not None
+            config = json.loads(a.config or "{}")
+            label = a.network.capitalize()
+            limit: int | None = None
+            if a.network == demo.NETWORK:
+                counter = demo.FLAVOURS.get(str(config.get("flavour")), demo.FLAVOURS["mastodon"])
+                label, limit = f"Demo · {counter[2]}", counter[1]
+            out.append(
+                AccountRow(
+                    a.id,
+                    a.network,
+                    a.handle,
+                    a.display_name,
+                    label,
+                    a.last_sync_at,
+                    a.last_error,
+                    a.last_error_kind,
+                    limit,
+                )
+            )
+        return out
+
+    def has_accounts(self) -> bool:
+        """Whether any account exists (else the GUI shows the welcome screen)."""
+        with self.db.session() as s:
+            return s.exec(select(Account.id)).first() is not None
+
+    # -- timeline (blocking reads; fast indexed queries) ----------------------------------------
+
+    def page(self, flt: TimelineFilter, after: PageKey | None = None, limit: int = 200) -> list[PostRow]:
+        """One page of a timeline, newest first."""
+        with self.db.session() as s:
+            return store.page(s, flt, after, limit)
+
+    def rows_newer_than(self, flt: TimelineFilter, min_id: int) -> list[PostRow]:
+        """New arrivals that a timeline should insert."""
+        with self.db.session() as s:
+            return store.rows_newer_than(s, flt, min_id)
+
+    def rows_by_id(self, ids: Iterable[int]) -> list[PostRow]:
+        """Fresh copies of these posts."""
+        with self.db.session() as s:
+            return store.rows_by_id(s, list(ids))
+
+    def matching(self, flt: TimelineFilter, ids: Iterable[int]) -> set[int]:
+        """Which of ``ids`` a filter keeps."""
+        with self.db.session() as s:
+            return store.matches(s, flt, list(ids))
+
+    def max_post_id(self) -> int:
+        """The newest stored post id."""
+        with self.db.session() as s:
+            return store.max_id(s)
+
+    def count(self, flt: TimelineFilter) -> int:
+        """How many posts a filter shows."""
+        with self.db.session() as s:
+            return store.count(s, flt)
+
+    def counts(self, operator: str = "") -> dict[str, int]:
+        """Counts for the sidebar: views, networks (``net:NAME``) and accounts (``acc:ID``)."""
+        out: dict[str, int] = {}
+        with self.db.session() as s:
+            for view in store.VIEWS:
+                out[view] = store.count(s, TimelineFilter(view=view, operator=operator))
+            open_ = Post.status.in_(store.OPEN_STATUSES)  # type: ignore[attr-defined]
+            incoming = Post.kind != KIND_OWN_REPLY
+            for net, n in s.exec(select(Post.network, func.count()).where(incoming, open_).group_by(Post.network)):
+                out[f"net:{net}"] = int(n)
+            for acc, n in s.exec(
+                select(Post.account_id, func.count()).where(incoming, open_).group_by(Post.account_id)
+            ):
+                out[f"acc:{acc}"] = int(n)
+        return out
+
+    def conversation(self, post_id: int) -> list[PostRow]:
+        """The stored thread around a post, oldest first."""
+        with self.db.session() as s:
+            return store.conversation(s, post_id)
+
+    def author_history(self, post_id: int, limit: int = 20) -> list[PostRow]:
+        """The author's other posts, newest first."""
+        with self.db.session() as s:
+            return store.author_history(s, post_id, limit)
+
+    def char_limit(self, post_id: int) -> tuple[int, Callable[[str], int]]:
+        """The reply limit and the counting rule of the account a post came to."""
+        with self.db.session() as s:
+            post = s.get(Post, post_id)
+            if post is None:
+                raise NotFound(f"There is no post {post_id}.")
+            account = s.get(Account, post.account_id)
+            assert account is not None
+        net = self.networks.get(account)
+        return net.text_limit(), net.text_length
+
+    def last_syncs(self) -> dict[int, datetime | None]:
+        """When each account last synced successfully."""
+        with self.db.session() as s:
+            return {c.account_id: c.last_success for c in s.exec(select(SyncCursor))}
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def set_status(self, ids: Iterable[int], status: str, snoozed_until: datetime | None = None) -> Changes:
+        """Mark posts new, open, snoozed, done or ignored."""
+        if status not in STATUSES:
+            raise InvalidInput(f"Unknown status {status!r}; use one of {', '.join(STATUSES)}.")
+        if status == "snoozed" and snoozed_until is None:
+            raise InvalidInput("Say until when to snooze.")
+        with self.db.session() as s:
+            changed = store.set_status(s, list(ids), status, snoozed_until)
+        return Changes(updated_posts=frozenset(changed))
+
+    async def sync_once(self) -> SyncReport:
+        """Fetch new mentions from every account."""
+        return await self.sync.sync_once()
+
+    async def queue_reply(self, post_id: int, text: str) -> OutboxRow:
+        """Queue a reply (stored before any send)."""
+        operator = str(self._settings.get("operator") or "") or None
+        return await self.db.run(self.outbox.queue, post_id, text, operator)
+
+    async def drain_outbox(self) -> DrainReport:
+        """Send every due reply once."""
+        return await self.outbox.drain_once()
+
+    def pending_replies(self) -> int:
+        """Replies not yet sent."""
+        return self.outbox.pending_count()
+
+    def outbox_rows(self, states: tuple[str, ...] | None = None) -> list[OutboxRow]:
+        """Outbox items, newest first."""
+        return self.outbox.rows(states)
+
+    # -- import and export -----------------------------------------------------------------------
+
+    def export_rows(self, batch: int = 2000) -> Iterator[PostRow]:
+        """Every stored post, oldest first, for ``export``."""
+        after = 0
+        while True:
+            with self.db.session() as s:
+                ids = list(
+                    s.scalars(select(Post.id).where(Post.id > after).order_by(Post.id).limit(batch))  # type: ignore[arg-type]
+                )
+                if not ids:
+                    return
+                rows = sorted(store.rows_by_id(s, ids), key=lambda r: r.id)
+            yield from rows
+            after = ids[-1]
+
+    def import_lines(self, lines: Iterable[str], batch: int = 2000) -> tuple[int, int, list[str]]:
+        """Import JSON lines (``export --format jsonl`` or another archive); returns (new, skipped, errors)."""
+        new = skipped = 0
+        errors: list[str] = []
+        pending: list[tuple[str, str, RemotePost]] = []
+
+        def flush() -> None:
+            nonlocal new, skipped
+            groups: dict[tuple[str, str], list[RemotePost]] = {}
+            for network, account, post in pending:
+                groups.setdefault((network, account), []).append(post)
+            for (network, handle), posts in groups.items():
+                account = self._import_account(network, handle)
+                with self.db.session() as s:
+                    ids = store.ingest(s, account, posts, self.triage(), self.clock())
+                new += len(ids)
+                skipped += len(posts) - len(ids)
+            pending.clear()
+
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                pending.append(_parse_import_line(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                errors.append(f"line {n}: {exc}")
+                continue
+            if len(pending) >= batch:
+                flush()
+        flush()
+        return new, skipped, errors
+
+    def _import_account(self, network: str, handle: str) -> Account:
+        with self.db.session() as s:
+            found = s.exec(select(Account).where(Account.network == network, Account.handle == handle)).first()
+            if found is None:
+                found = Account(network=network, handle=handle, server_url="import://", enabled=False)
+                s.add(found)
+                s.flush()
+            return found
+
+    async def aclose(self) -> None:
+        """Close connectors and the database."""
+        await self.networks.aclose()
+        self.db.close()
+
+
+def _parse_import_line(line: str) -> tuple[str, str, RemotePost]:
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    for key in ("network", "remote_id", "author", "text", "created_at"):
+        if key not in data or data[key] in (None, ""):
+            raise KeyError(f"missing {key!r}")
+    created = datetime.fromisoformat(str(data["created_at"]).replace("Z", "+00:00"))
+    if created.tzinfo is None:
+        raise ValueError("created_at has no time zone")
+    author = str(data["author"])
+    network = str(data["network"])
+    kind = str(data.get("kind") or "mention")
+    post = RemotePost(
+        remote_id=str(data["remote_id"]),
+        author=RemoteAuthor(remote_id=author, handle=author, name=str(data.get("author_name") or "")),
+        text=str(data["text"]),
+        created_at=created,
+        conversation_key=str(data.get("conversation") or data["remote_id"]),
+        url=data.get("url"),
+        lang=data.get("lang"),
+        kind=kind if kind in ("mention", "comment", "dm", KIND_OWN_REPLY) else "mention",
+        raw={},
+    )
+    return network, str(data.get("account") or f"{network} import"), post
+
+
+__all__ = ["PENDING", "AccountRow", "Author", "Parley"]

@@ -1,0 +1,1 @@
+"""Connectors to social networks, each behind the Protocol in ``base``."""

@@ -1,0 +1,640 @@
+"""The durable reply queue (design section 4): written before sending, never lost, never doubled.
+
+States: queued -> sending -> sent; sending -> unknown on a timeout, reset or 5xx; unknown -> sent
+when reconciliation finds the reply, -> queued when it proves it absent; failed for a final refusal;
+needs_review when the conversation changed under us; cancelled by the operator.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, text, update
+from sqlmodel import Session
+
+from services.errors import (
+    AuthExpired,
+    InvalidInput,
+    NetworkError,
+    NotFound,
+    Offline,
+    RateLimited,
+    Rejected,
+    UnknownOutcome,
+)
+from services.networks.base import Network, RemoteAuthor, RemotePost, ReplyTarget, SentReply
+from services.networks.registry import NetworkRegistry
+from services.store.db import Database
+from services.store.models import KIND_OWN_REPLY, Account, Author, Lease, OutboxAttempt, OutboxItem, Post
+from services.store.posts import mark_answered
+from services.store.search import index_posts
+from services.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+QUEUED, SENDING, UNKNOWN, SENT, FAILED, NEEDS_REVIEW, CANCELLED = (
+    "queued",
+    "sending",
+    "unknown",
+    "sent",
+    "failed",
+    "needs_review",
+    "cancelled",
+)
+STATES = (QUEUED, SENDING, UNKNOWN, SENT, FAILED, NEEDS_REVIEW, CANCELLED)
+#: States with work left for a sender.
+PENDING = (QUEUED, SENDING, UNKNOWN)
+#: States the operator may edit or cancel (nothing of these can be on the network).
+EDITABLE = (QUEUED, FAILED, NEEDS_REVIEW)
+LEASE_TTL = timedelta(seconds=60)
+MAX_BACKOFF = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An outbox item as the panel and the CLI show it."""
+
+    id: int
+    post_id: int
+    account_id: int
+    account_handle: str
+    network: str
+    conversation_key: str
+    text: str
+    state: str
+    remote_id: str | None
+    remote_url: str | None
+    attempts: int
+    last_error: str | None
+    review_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    next_attempt_at: datetime | None
+    in_reply_to: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's outbox line (design section 6)."""
+        return {
+            "id": self.id,
+            "post": self.post_id,
+            "account": self.account_handle,
+            "network": self.network,
+            "state": self.state,
+            "text": self.text,
+            "remote_id": self.remote_id,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "review_reason": self.review_reason,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DrainReport:
+    """What one pass over the queue did."""
+
+    sent: tuple[int, ...] = ()
+    changed: tuple[int, ...] = ()
+    offline: bool = False
+    error: str | None = None
+    pending: int = 0
+    next_due: datetime | None = None
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff with full jitter, capped at five minutes."""
+    base = min(MAX_BACKOFF, 2.0 ** max(0, attempts))
+    return timedelta(seconds=(rng or random).uniform(base / 2, base))
+
+
+def target_of(post: Post, author: Author) -> ReplyTarget:
+    """The connector's view of the post being answered."""
+    try:
+        raw = json.loads(post.raw or "{}")
+    except ValueError:
+        raw = {}
+    return ReplyTarget(post.remote_id, post.conversation_key, author.handle, raw)
+
+
+class Outbox:
+    """Queue, edit, cancel and send replies."""
+
+    def __init__(
+        self,
+        db: Database,
+        networks: NetworkRegistry,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        holder: str | None = None,
+    ) -> None:
+        self.db = db
+        self.networks = networks
+        self.clock = clock
+        # Who holds a send lease: host, process and a random part (two GUIs on one host differ).
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+    # -- operator actions (blocking; run them on the DB worker) ---------------------------------
+
+    def _network_for(self, session: Session, account_id: int) -> tuple[Account, Network]:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise NotFound(f"Account {account_id} does not exist.")
+        return account, self.networks.get(account)
+
+    def check_text(self, network: Network, text_: str) -> str:
+        """Reject an empty or too long reply before it is queued."""
+        body = text_.strip()
+        if not body:
+            raise InvalidInput("The reply is empty.")
+        length, limit = network.text_length(body), network.text_limit()
+        if length > limit:
+            raise InvalidInput(f"The reply is {length} characters; this account allows {limit}.")
+        return body
+
+    def queue(self, post_id: int, text_: str, operator: str | None = None) -> OutboxRow:
+        """Write a reply to the queue (the only place it is written before any send)."""
+        with self.db.session() as s:
+            post = s.get(Post, post_id)
+            if post is None:
+                raise NotFound(f"There is no post {post_id}.")
+            if post.kind == KIND_OWN_REPLY:
+                raise InvalidInput(f"Post {post_id} is our own reply; answer the customer's post instead.")
+            author = s.get(Author, post.author_id)
+            assert author is not None
+            _, network = self._network_for(s, post.account_id)
+            body = self.check_text(network, text_)
+            key = str(uuid.uuid4())
+            now = self.clock()
+            item = OutboxItem(
+                post_id=post_id,
+                account_id=post.account_id,
+                conversation_key=post.conversation_key,
+                text=body,
+                client_key=key,
+                payload=json.dumps(network.freeze_reply(target_of(post, author), body, key)),
+                state=QUEUED,
+                operator=operator or None,
+                created_at=now,
+                updated_at=now,
+                next_attempt_at=now,
+            )
+            s.add(item)
+            s.flush()
+            if post.status == "new":
+                post.status = "open"
+                s.add(post)
+            assert item.id is not None
+            item_id = item.id
+        return self.get(item_id)
+
+    def edit(self, item_id: int, text_: str) -> OutboxRow:
+        """Change a reply that cannot be on the network yet; it gets a fresh key and goes back to queued."""
+        with self.db.session() as s:
+            item = self._item(s, item_id)
+            if item.state not in EDITABLE:
+                raise InvalidInput(f"A reply that is {item.state.replace('_', ' ')} cannot be edited.")
+            post = s.get(Post, item.post_id)
+            author = s.get(Author, post.author_id) if post else None
+            assert post is not None and author is not None
+            _, network = self._network_for(s, item.account_id)
+            body = self.check_text(network, text_)
+            # A new text is a new reply: a fresh idempotency key so no server returns the old one.
+            item.client_key = str(uuid.uuid4())
+            item.payload = json.dumps(network.freeze_reply(target_of(post, author), body, item.client_key))
+            item.text = body
+            self._set(item, QUEUED, error=None)
+            item.review_reason = None
+            s.add(item)
+        return self.get(item_id)
+
+    def cancel(self, item_id: int) -> OutboxRow:
+        """Cancel a reply that is not (and cannot be) on the network."""
+        with self.db.session() as s:
+            item = self._item(s, item_id)
+            if item.state not in EDITABLE:
+                raise InvalidInput(f"A reply that is {item.state.replace('_', ' ')} cannot be cancelled.")
+            self._set(item, CANCELLED)
+            s.add(item)
+        return self.get(item_id)
+
+    def retry(self, item_id: int, *, send_anyway: bool = False) -> OutboxRow:
+        """Put a failed or held reply back in the queue (``send_anyway`` skips the conversation check)."""
+        with self.db.session() as s:
+            item = self._item(s, item_id)
+            if item.state not in (FAILED, NEEDS_REVIEW, QUEUED, UNKNOWN):
+                raise InvalidInput(f"A reply that is {item.state.replace('_', ' ')} cannot be retried.")
+            if item.state != UNKNOWN:  # an unknown item keeps its state: it must be reconciled first
+                self._set(item, QUEUED, error=item.last_error)
+            payload = json.loads(item.payload)
+            payload["_send_anyway"] = send_anyway or payload.get("_send_anyway", False)
+            item.payload = json.dumps(payload)
+            item.next_attempt_at = self.clock()
+            s.add(item)
+        return self.get(item_id)
+
+    def _item(self, s: Session, item_id: int) -> OutboxItem:
+        item = s.get(OutboxItem, item_id)
+        if item is None:
+            raise NotFound(f"There is no outbox item {item_id}.")
+        return item
+
+    def _set(self, item: OutboxItem, state: str, *, error: str | None = None) -> None:
+        item.state = state
+        item.last_error = error
+        item.updated_at = self.clock()
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def rows(self, states: Sequence[str] | None = None, limit: int = 500) -> list[OutboxRow]:
+        """Outbox items, newest first."""
+        with self.db.session() as s:
+            q = (
+                select(OutboxItem, Account.handle, Account.network, Post.remote_id)
+                .join(Account, Account.id == OutboxItem.account_id)  # type: ignore[arg-type]
+                .join(Post, Post.id == OutboxItem.post_id)  # type: ignore[arg-type]
+                .order_by(OutboxItem.id.desc())  # type: ignore[union-attr]
+                .limit(limit)
+            )
+            if states:
+                q = q.where(OutboxItem.state.in_(states))  # type: ignore[attr-defined]
+            return [_row(i, h, n, r) for i, h, n, r in s.execute(q)]
+
+    def get(self, item_id: int) -> OutboxRow:
+        """One item."""
+        with self.db.session() as s:
+            q = (
+                select(OutboxItem, Account.handle, Account.network, Post.remote_id)
+                .join(Account, Account.id == OutboxItem.account_id)  # type: ignore[arg-type]
+                .join(Post, Post.id == OutboxItem.post_id)  # type: ignore[arg-type]
+                .where(OutboxItem.id == item_id)
+            )
+            found = s.execute(q).first()
+            if found is None:
+                raise NotFound(f"There is no outbox item {item_id}.")
+            return _row(*found)
+
+    def attempts(self, item_id: int | None = None) -> list[dict[str, Any]]:
+        """Every recorded send attempt (for export and the details view)."""
+        with self.db.session() as s:
+            q = select(OutboxAttempt).order_by(OutboxAttempt.id)  # type: ignore[arg-type]
+            if item_id is not None:
+                q = q.where(OutboxAttempt.item_id == item_id)
+            return [
+                {
+                    "item": a.item_id,
+                    "at": a.at.isoformat(),
+                    "request": a.request_summary,
+                    "status": a.status,
+                    "outcome": a.outcome,
+                    "detail": a.detail,
+                }
+                for a in s.scalars(q)
+            ]
+
+    def pending_count(self) -> int:
+        """Replies still to send (queued, sending, or unknown)."""
+        with self.db.session() as s:
+            return len(s.scalars(select(OutboxItem.id).where(OutboxItem.state.in_(PENDING))).all())  # type: ignore[attr-defined]
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def _acquire(self, account_id: int) -> bool:
+        """Take or renew the send lease of one account; False if another live sender holds it."""
+        name = f"outbox:{account_id}"
+        now = self.clock()
+        with self.db.session() as s:
+            dialect = s.get_bind().dialect.name
+            verb = "INSERT OR IGNORE" if dialect == "sqlite" else "INSERT"
+            tail = "" if dialect == "sqlite" else " ON CONFLICT (name) DO NOTHING"
+            s.execute(
+                text(f"{verb} INTO lease (name, holder, expires_at) VALUES (:n, '', :t){tail}"),
+                {"n": name, "t": now.replace(tzinfo=None) - timedelta(seconds=1)},
+            )
+            got = s.execute(
+                update(Lease)
+                .where(
+                    Lease.name == name,  # type: ignore[arg-type]
+                    or_(Lease.holder == self.holder, Lease.expires_at < now),  # type: ignore[arg-type]
+                )
+                .values(holder=self.holder, expires_at=now + LEASE_TTL)
+            )
+            return bool(got.rowcount)  # type: ignore[attr-defined]
+
+    def _release(self, account_id: int) -> None:
+        with self.db.session() as s:
+            s.execute(
+                update(Lease)
+                .where(Lease.name == f"outbox:{account_id}", Lease.holder == self.holder)  # type: ignore[arg-type]
+                .values(expires_at=self.clock() - timedelta(seconds=1))
+            )
+
+    def _accounts_with_work(self) -> list[int]:
+        with self.db.session() as s:
+            q = select(OutboxItem.account_id).where(OutboxItem.state.in_(PENDING)).distinct()  # type: ignore[attr-defined]
+            return sorted(int(a) for a in s.scalars(q))
+
+    def _recover_sending(self, account_id: int) -> None:
+        """An item left in ``sending`` by a sender that died may have arrived: it is unknown now."""
+        with self.db.session() as s:
+            for item in s.scalars(
+                select(OutboxItem).where(OutboxItem.account_id == account_id, OutboxItem.state == SENDING)
+            ):
+                self._set(item, UNKNOWN, error="The app stopped while sending; checking whether it arrived.")
+                item.next_attempt_at = self.clock()
+                s.add(item)
+
+    def _next_item(self, account_id: int) -> OutboxItem | None:
+        """The oldest due item whose conversation has nothing earlier still pending."""
+        now = self.clock()
+        with self.db.session() as s:
+            pending = s.scalars(
+                select(OutboxItem)
+                .where(OutboxItem.account_id == account_id, OutboxItem.state.in_(PENDING))  # type: ignore[attr-defined]
+                .order_by(OutboxItem.id)  # type: ignore[arg-type]
+            ).all()
+        blocked: set[str] = set()
+        for item in pending:
+            if item.conversation_key in blocked:
+                continue
+            blocked.add(item.conversation_key)  # later replies in this conversation wait for this one
+            if item.next_attempt_at is None or item.next_attempt_at <= now:
+                return item
+        return None
+
+    def _record(
+        self,
+        item_id: int,
+        state: str,
+        *,
+        outcome: str,
+        status: str = "",
+        detail: str | None = None,
+        error: str | None = None,
+        sent: SentReply | None = None,
+        delay: timedelta | None = None,
+        review: str | None = None,
+        count_attempt: bool = False,
+    ) -> None:
+        """Move an item to ``state`` and write the attempt row, in one transaction."""
+        now = self.clock()
+        with self.db.session() as s:
+            item = self._item(s, item_id)
+            self._set(item, state, error=error)
+            if count_attempt:
+                item.attempts += 1
+            if sent is not None:
+                item.remote_id, item.remote_url, item.sent_at = sent.remote_id, sent.url, now
+            if review is not None:
+                item.review_reason = review
+            item.next_attempt_at = now + delay if delay else now
+            s.add(item)
+            summary = f"reply to post {item.post_id} ({len(item.text)} chars, key {item.client_key[:8]})"
+            s.add(
+                OutboxAttempt(
+                    item_id=item_id,
+                    at=now,
+                    request_summary=summary,
+                    status=status,
+                    outcome=outcome,
+                    detail=detail,
+                )
+            )
+
+    def _store_sent(self, item_id: int, sent: SentReply) -> None:
+        """Keep our reply as a post of the conversation and mark the conversation answered."""
+        with self.db.session() as s:
+            item = self._item(s, item_id)
+            account = s.get(Account, item.account_id)
+            post = s.get(Post, item.post_id)
+            assert account is not None and account.id is not None and post is not None
+            brand = _brand_author(s, account)
+            own = Post(
+                account_id=account.id,
+                network=account.network,
+                remote_id=sent.remote_id,
+                conversation_key=item.conversation_key,
+                parent_remote_id=post.remote_id,
+                author_id=brand,
+                text=item.text,
+                url=sent.url,
+                created_at=self.clock(),
+                kind=KIND_OWN_REPLY,
+                status="done",
+                answered=True,
+            )
+            exists = s.scalar(select(Post.id).where(Post.account_id == account.id, Post.remote_id == sent.remote_id))
+            if exists is None:
+                s.add(own)
+                s.flush()
+                assert own.id is not None
+                index_posts(s, [own.id])
+            mark_answered(
+                s,
+                account.id,
+                [RemotePost(sent.remote_id, RemoteAuthor("", ""), "", self.clock(), item.conversation_key)],
+            )
+
+    async def drain_once(self) -> DrainReport:
+        """Send what is due now, account by account; returns what changed."""
+        sent: list[int] = []
+        changed: list[int] = []
+        offline = False
+        error: str | None = None
+        for account_id in await self.db.run(self._accounts_with_work):
+            if not await self.db.run(self._acquire, account_id):
+                continue  # another process or operator is sending for this account
+            try:
+                await self.db.run(self._recover_sending, account_id)
+                outcome = await self._drain_account(account_id, sent, changed)
+            finally:
+                await self.db.run(self._release, account_id)
+            if outcome is not None:
+                kind, message = outcome
+                offline = offline or kind == "offline"
+                error = error or message
+        pending, due = await self.db.run(self._pending_summary)
+        return DrainReport(tuple(sent), tuple(changed), offline, error, pending, due)
+
+    def _pending_summary(self) -> tuple[int, datetime | None]:
+        with self.db.session() as s:
+            dues = s.scalars(
+                select(OutboxItem.next_attempt_at).where(OutboxItem.state.in_(PENDING))  # type: ignore[attr-defined]
+            ).all()
+        return len(dues), min((d for d in dues if d is not None), default=None)
+
+    async def _drain_account(self, account_id: int, sent: list[int], changed: list[int]) -> tuple[str, str] | None:
+        """Send the due items of one account while holding its lease; returns (kind, message) on a stop."""
+        account, network = await self.db.run(self._account_network, account_id)
+        while True:
+            if not await self.db.run(self._acquire, account_id):  # renew; lost means someone took over
+                return None
+            item = await self.db.run(self._next_item, account_id)
+            if item is None:
+                return None
+            assert item.id is not None
+            changed.append(item.id)
+            payload = json.loads(item.payload)
+            try:
+                if item.state == UNKNOWN:
+                    found = await network.find_reply(payload, item.client_key)
+                    if found is not None:
+                        await self._mark_sent(item.id, found, "reconciled: the reply had arrived")
+                        sent.append(item.id)
+                        continue
+                    await self.db.run(
+                        self._record,
+                        item.id,
+                        QUEUED,
+                        outcome="reconciled: not on the network",
+                        error=item.last_error,
+                    )
+                if not payload.get("_send_anyway"):
+                    reason = await self._review_reason(account_id, item, network)
+                    if reason:
+                        await self.db.run(
+                            self._record,
+                            item.id,
+                            NEEDS_REVIEW,
+                            outcome="held for review",
+                            review=reason,
+                            error=reason,
+                        )
+                        continue
+                await self.db.run(self._record, item.id, SENDING, outcome="sending", count_attempt=True)
+                wire = {k: v for k, v in payload.items() if not k.startswith("_")}
+                reply = await network.post_reply(wire, item.client_key)
+            except UnknownOutcome as exc:
+                await self.db.run(
+                    self._record,
+                    item.id,
+                    UNKNOWN,
+                    outcome="unknown",
+                    detail=str(exc),
+                    error=str(exc),
+                    delay=backoff(item.attempts),
+                )
+                continue
+            except Rejected as exc:
+                await self.db.run(self._record, item.id, FAILED, outcome="rejected", detail=str(exc), error=str(exc))
+                continue
+            except RateLimited as exc:
+                delay = (exc.reset_at - self.clock()) if exc.reset_at else backoff(item.attempts)
+                await self.db.run(
+                    self._record,
+                    item.id,
+                    QUEUED,
+                    outcome="rate limited",
+                    detail=str(exc),
+                    error=str(exc),
+                    delay=max(delay, timedelta(seconds=1)),
+                )
+                return ("rate_limited", str(exc))
+            except (Offline, AuthExpired) as exc:
+                await self._requeue_unsent(item.id, exc)
+                return (exc.kind, f"{account.handle}: {exc}")
+            except NetworkError as exc:
+                await self.db.run(
+                    self._record,
+                    item.id,
+                    UNKNOWN if item.state == SENDING else QUEUED,
+                    outcome="error",
+                    detail=str(exc),
+                    error=str(exc),
+                    delay=backoff(item.attempts),
+                )
+                continue
+            await self._mark_sent(item.id, reply, "sent")
+            sent.append(item.id)
+
+    def _account_network(self, account_id: int) -> tuple[Account, Network]:
+        with self.db.session() as s:
+            return self._network_for(s, account_id)
+
+    async def _requeue_unsent(self, item_id: int, exc: NetworkError) -> None:
+        """Offline or signed out: the request never left, so the item is plainly queued again."""
+        with self.db.session() as s:
+            state = self._item(s, item_id).state
+        # Offline / AuthExpired are raised before a request is delivered, so nothing can have arrived.
+        await self.db.run(
+            self._record,
+            item_id,
+            QUEUED if state in (QUEUED, SENDING) else state,
+            outcome=exc.kind,
+            detail=str(exc),
+            error=str(exc),
+            delay=timedelta(seconds=5),
+        )
+
+    async def _mark_sent(self, item_id: int, reply: SentReply, outcome: str) -> None:
+        await self.db.run(self._record, item_id, SENT, outcome=outcome, status="ok", sent=reply)
+        await self.db.run(self._store_sent, item_id, reply)
+
+    async def _review_reason(self, account_id: int, item: OutboxItem, network: Network) -> str | None:
+        """Re-read the conversation: hold the reply if the post is gone or someone else answered."""
+        target = await self.db.run(self._target, item.post_id)
+        thread = await network.fetch_conversation(target)
+        if not any(p.remote_id == target.remote_id for p in thread):
+            return "The post being answered was deleted."
+        ours = await self.db.run(self._our_remote_ids, account_id)
+        for p in thread:
+            if p.kind == KIND_OWN_REPLY and p.created_at >= item.created_at and p.remote_id not in ours:
+                return "Someone else already answered this conversation."
+        return None
+
+    def _target(self, post_id: int) -> ReplyTarget:
+        with self.db.session() as s:
+            post = s.get(Post, post_id)
+            assert post is not None
+            author = s.get(Author, post.author_id)
+            assert author is not None
+            return target_of(post, author)
+
+    def _our_remote_ids(self, account_id: int) -> set[str]:
+        with self.db.session() as s:
+            return {r for r in s.scalars(select(OutboxItem.remote_id).where(OutboxItem.account_id == account_id)) if r}
+
+
+def _brand_author(s: Session, account: Account) -> int:
+    """The author row that stands for our own account."""
+    rid = account.remote_user_id or f"self:{account.id}"
+    found = s.scalar(select(Author.id).where(Author.network == account.network, Author.remote_id == rid))
+    if found is not None:
+        return int(found)
+    author = Author(network=account.network, remote_id=rid, handle=account.handle, name=account.display_name)
+    s.add(author)
+    s.flush()
+    assert author.id is not None
+    return author.id
+
+
+def _row(item: OutboxItem, handle: str, network: str, in_reply_to: str) -> OutboxRow:
+    assert item.id is not None
+    return OutboxRow(
+        id=item.id,
+        post_id=item.post_id,
+        account_id=item.account_id,
+        account_handle=handle,
+        network=network,
+        conversation_key=item.conversation_key,
+        text=item.text,
+        state=item.state,
+        remote_id=item.remote_id,
+        remote_url=item.remote_url,
+        attempts=item.attempts,
+        last_error=item.last_error,
+        review_reason=item.review_reason,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        next_attempt_at=item.next_attempt_at,
+        in_reply_to=in_reply_to,
+    )

@@ -1,0 +1,147 @@
+"""Fetching new mentions: stored cursors, paging until caught up, triage on arrival."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from services.changes import Changes
+from services.errors import NetworkError, ParleyError
+from services.networks.base import RemotePost
+from services.networks.registry import NetworkRegistry
+from services.store.db import Database
+from services.store.models import Account, SyncCursor
+from services.store.posts import ingest, wake_snoozed
+from services.store.types import utcnow
+from services.triage import Triage
+
+log = logging.getLogger(__name__)
+
+STREAM = "mentions"
+#: A safety stop for one account in one sync (pages of up to 100 posts).
+MAX_PAGES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AccountProblem:
+    """Why one account could not be synced, in plain words."""
+
+    account_id: int
+    handle: str
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """The result of one sync over every account."""
+
+    changes: Changes = field(default_factory=Changes)
+    fetched: int = 0
+    problems: tuple[AccountProblem, ...] = ()
+
+
+class SyncService:
+    """Polls every enabled account from its stored cursor."""
+
+    def __init__(
+        self,
+        db: Database,
+        networks: NetworkRegistry,
+        triage: Callable[[], Triage],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.networks = networks
+        self.triage = triage
+        self.clock = clock
+
+    def _accounts(self) -> list[Account]:
+        with self.db.session() as s:
+            return list(s.exec(select(Account).where(Account.enabled == True)))  # noqa: E712
+
+    def _cursor(self, account_id: int) -> str | None:
+        with self.db.session() as s:
+            row = s.exec(
+                select(SyncCursor).where(SyncCursor.account_id == account_id, SyncCursor.stream == STREAM)
+            ).first()
+            return row.cursor if row else None
+
+    def _store(self, account: Account, posts: list[RemotePost], cursor: str | None) -> list[int]:
+        """Store a page and move the cursor in one transaction, so a crash never skips posts."""
+        now = self.clock()
+        with self.db.session() as s:
+            ids = ingest(s, account, posts, self.triage(), now)
+            _touch_cursor(s, account, cursor=cursor, now=now, error=None)
+            acc = s.get(Account, account.id)
+            assert acc is not None
+            acc.last_sync_at, acc.last_error, acc.last_error_kind = now, None, None
+            s.add(acc)
+            return ids
+
+    def _fail(self, account: Account, exc: ParleyError) -> None:
+        with self.db.session() as s:
+            _touch_cursor(s, account, cursor=None, now=None, error=str(exc))
+            acc = s.get(Account, account.id)
+            assert acc is not None
+            acc.last_error, acc.last_error_kind = str(exc), exc.kind
+            s.add(acc)
+
+    def _wake(self) -> list[int]:
+        with self.db.session() as s:
+            return wake_snoozed(s, self.clock())
+
+    async def sync_account(self, account: Account) -> tuple[list[int], AccountProblem | None]:
+        """Fetch every page newer than the stored cursor of one account."""
+        assert account.id is not None
+        new_ids: list[int] = []
+        try:
+            network = self.networks.get(account)
+            cursor = await self.db.run(self._cursor, account.id)
+            for _ in range(MAX_PAGES):
+                page = await network.fetch_mentions(cursor)
+                new_ids += await self.db.run(self._store, account, list(page.posts), page.cursor)
+                cursor = page.cursor
+                if not page.more:
+                    break
+        except ParleyError as exc:
+            if not isinstance(exc, NetworkError):
+                log.warning("sync of %s: %s", account.handle, exc)
+            await self.db.run(self._fail, account, exc)
+            return new_ids, AccountProblem(account.id, account.handle, exc.kind, str(exc))
+        return new_ids, None
+
+    async def sync_once(self) -> SyncReport:
+        """One pass over every enabled account."""
+        new_ids: list[int] = []
+        problems: list[AccountProblem] = []
+        accounts = await self.db.run(self._accounts)
+        for account in accounts:
+            ids, problem = await self.sync_account(account)
+            new_ids += ids
+            if problem:
+                problems.append(problem)
+        woken = await self.db.run(self._wake)
+        changes = Changes(
+            new_posts=frozenset(new_ids),
+            updated_posts=frozenset(woken),
+            accounts=frozenset(a.id for a in accounts if a.id is not None),
+        )
+        return SyncReport(changes, len(new_ids), tuple(problems))
+
+
+def _touch_cursor(s: Session, account: Account, *, cursor: str | None, now: datetime | None, error: str | None) -> None:
+    row = s.exec(select(SyncCursor).where(SyncCursor.account_id == account.id, SyncCursor.stream == STREAM)).first()
+    if row is None:
+        assert account.id is not None
+        row = SyncCursor(account_id=account.id, stream=STREAM)
+    if cursor is not None:
+        row.cursor = cursor
+    if now is not None:
+        row.last_success = now
+    row.last_error = error
+    s.add(row)

@@ -1,0 +1,1 @@
+"""Parley's test suite."""
