@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from services import settings as settings_mod
 from services.changes import Changes
@@ -107,9 +107,9 @@ class Parley:
             for acc in data.accounts:
                 found = s.exec(
                     select(Account).where(
-                        Account.network == demo.NETWORK,
-                        Account.server_url == demo.SERVER_URL,
-                        Account.handle == acc.handle,
+                        col(Account.network) == demo.NETWORK,
+                        col(Account.server_url) == demo.SERVER_URL,
+                        col(Account.handle) == acc.handle,
                     )
                 ).first()
                 if found is None:
@@ -130,7 +130,7 @@ class Parley:
     def accounts(self) -> list[AccountRow]:
         """Every account, in the order they were added."""
         with self.db.session() as s:
-            rows = list(s.exec(select(Account).order_by(Account.id)))  # type: ignore[arg-type]
+            rows = list(s.exec(select(Account).order_by(col(Account.id))))
         out = []
         for a in rows:
             assert a.id is not None
@@ -158,7 +158,7 @@ class Parley:
     def has_accounts(self) -> bool:
         """Whether any account exists (else the GUI shows the welcome screen)."""
         with self.db.session() as s:
-            return s.exec(select(Account.id)).first() is not None
+            return s.exec(select(col(Account.id))).first() is not None
 
     # -- timeline (blocking reads; fast indexed queries) ----------------------------------------
 
@@ -198,12 +198,14 @@ class Parley:
         with self.db.session() as s:
             for view in store.VIEWS:
                 out[view] = store.count(s, TimelineFilter(view=view, operator=operator))
-            open_ = Post.status.in_(store.OPEN_STATUSES)  # type: ignore[attr-defined]
-            incoming = Post.kind != KIND_OWN_REPLY
-            for net, n in s.exec(select(Post.network, func.count()).where(incoming, open_).group_by(Post.network)):
+            open_ = col(Post.status).in_(store.OPEN_STATUSES)
+            incoming = col(Post.kind) != KIND_OWN_REPLY
+            for net, n in s.exec(
+                select(col(Post.network), func.count()).where(incoming, open_).group_by(col(Post.network))
+            ):
                 out[f"net:{net}"] = int(n)
             for acc, n in s.exec(
-                select(Post.account_id, func.count()).where(incoming, open_).group_by(Post.account_id)
+                select(col(Post.account_id), func.count()).where(incoming, open_).group_by(col(Post.account_id))
             ):
                 out[f"acc:{acc}"] = int(n)
         return out
@@ -274,9 +276,8 @@ class Parley:
         after = 0
         while True:
             with self.db.session() as s:
-                ids = list(
-                    s.scalars(select(Post.id).where(Post.id > after).order_by(Post.id).limit(batch))  # type: ignore[arg-type]
-                )
+                found = s.scalars(select(col(Post.id)).where(col(Post.id) > after).order_by(col(Post.id)).limit(batch))
+                ids = [int(i) for i in found if i is not None]
                 if not ids:
                     return
                 rows = sorted(store.rows_by_id(s, ids), key=lambda r: r.id)
@@ -292,12 +293,12 @@ class Parley:
         def flush() -> None:
             nonlocal new, skipped
             groups: dict[tuple[str, str], list[RemotePost]] = {}
-            for network, account, post in pending:
-                groups.setdefault((network, account), []).append(post)
+            for network, handle, post in pending:
+                groups.setdefault((network, handle), []).append(post)
             for (network, handle), posts in groups.items():
-                account = self._import_account(network, handle)
+                target = self._import_account(network, handle)
                 with self.db.session() as s:
-                    ids = store.ingest(s, account, posts, self.triage(), self.clock())
+                    ids = store.ingest(s, target, posts, self.triage(), self.clock())
                 new += len(ids)
                 skipped += len(posts) - len(ids)
             pending.clear()
@@ -317,7 +318,9 @@ class Parley:
 
     def _import_account(self, network: str, handle: str) -> Account:
         with self.db.session() as s:
-            found = s.exec(select(Account).where(Account.network == network, Account.handle == handle)).first()
+            found = s.exec(
+                select(Account).where(col(Account.network) == network, col(Account.handle) == handle)
+            ).first()
             if found is None:
                 found = Account(network=network, handle=handle, server_url="import://", enabled=False)
                 s.add(found)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, text, update
-from sqlmodel import Session
+from sqlalchemy import or_, text, update
+from sqlmodel import Session, col, select
 
 from services.errors import (
     AuthExpired,
@@ -259,24 +259,24 @@ class Outbox:
         """Outbox items, newest first."""
         with self.db.session() as s:
             q = (
-                select(OutboxItem, Account.handle, Account.network, Post.remote_id)
-                .join(Account, Account.id == OutboxItem.account_id)  # type: ignore[arg-type]
-                .join(Post, Post.id == OutboxItem.post_id)  # type: ignore[arg-type]
-                .order_by(OutboxItem.id.desc())  # type: ignore[union-attr]
+                select(OutboxItem, col(Account.handle), col(Account.network), col(Post.remote_id))
+                .join(Account, col(Account.id) == col(OutboxItem.account_id))
+                .join(Post, col(Post.id) == col(OutboxItem.post_id))
+                .order_by(col(OutboxItem.id).desc())
                 .limit(limit)
             )
             if states:
-                q = q.where(OutboxItem.state.in_(states))  # type: ignore[attr-defined]
+                q = q.where(col(OutboxItem.state).in_(states))
             return [_row(i, h, n, r) for i, h, n, r in s.execute(q)]
 
     def get(self, item_id: int) -> OutboxRow:
         """One item."""
         with self.db.session() as s:
             q = (
-                select(OutboxItem, Account.handle, Account.network, Post.remote_id)
-                .join(Account, Account.id == OutboxItem.account_id)  # type: ignore[arg-type]
-                .join(Post, Post.id == OutboxItem.post_id)  # type: ignore[arg-type]
-                .where(OutboxItem.id == item_id)
+                select(OutboxItem, col(Account.handle), col(Account.network), col(Post.remote_id))
+                .join(Account, col(Account.id) == col(OutboxItem.account_id))
+                .join(Post, col(Post.id) == col(OutboxItem.post_id))
+                .where(col(OutboxItem.id) == item_id)
             )
             found = s.execute(q).first()
             if found is None:
@@ -286,9 +286,9 @@ class Outbox:
     def attempts(self, item_id: int | None = None) -> list[dict[str, Any]]:
         """Every recorded send attempt (for export and the details view)."""
         with self.db.session() as s:
-            q = select(OutboxAttempt).order_by(OutboxAttempt.id)  # type: ignore[arg-type]
+            q = select(OutboxAttempt).order_by(col(OutboxAttempt.id))
             if item_id is not None:
-                q = q.where(OutboxAttempt.item_id == item_id)
+                q = q.where(col(OutboxAttempt.item_id) == item_id)
             return [
                 {
                     "item": a.item_id,
@@ -304,7 +304,7 @@ class Outbox:
     def pending_count(self) -> int:
         """Replies still to send (queued, sending, or unknown)."""
         with self.db.session() as s:
-            return len(s.scalars(select(OutboxItem.id).where(OutboxItem.state.in_(PENDING))).all())  # type: ignore[attr-defined]
+            return len(s.scalars(select(col(OutboxItem.id)).where(col(OutboxItem.state).in_(PENDING))).all())
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -323,31 +323,31 @@ class Outbox:
             got = s.execute(
                 update(Lease)
                 .where(
-                    Lease.name == name,  # type: ignore[arg-type]
-                    or_(Lease.holder == self.holder, Lease.expires_at < now),  # type: ignore[arg-type]
+                    col(Lease.name) == name,
+                    or_(col(Lease.holder) == self.holder, col(Lease.expires_at) < now),
                 )
                 .values(holder=self.holder, expires_at=now + LEASE_TTL)
             )
-            return bool(got.rowcount)  # type: ignore[attr-defined]
+            return bool(getattr(got, "rowcount", 0))
 
     def _release(self, account_id: int) -> None:
         with self.db.session() as s:
             s.execute(
                 update(Lease)
-                .where(Lease.name == f"outbox:{account_id}", Lease.holder == self.holder)  # type: ignore[arg-type]
+                .where(col(Lease.name) == f"outbox:{account_id}", col(Lease.holder) == self.holder)
                 .values(expires_at=self.clock() - timedelta(seconds=1))
             )
 
     def _accounts_with_work(self) -> list[int]:
         with self.db.session() as s:
-            q = select(OutboxItem.account_id).where(OutboxItem.state.in_(PENDING)).distinct()  # type: ignore[attr-defined]
+            q = select(col(OutboxItem.account_id)).where(col(OutboxItem.state).in_(PENDING)).distinct()
             return sorted(int(a) for a in s.scalars(q))
 
     def _recover_sending(self, account_id: int) -> None:
         """An item left in ``sending`` by a sender that died may have arrived: it is unknown now."""
         with self.db.session() as s:
             for item in s.scalars(
-                select(OutboxItem).where(OutboxItem.account_id == account_id, OutboxItem.state == SENDING)
+                select(OutboxItem).where(col(OutboxItem.account_id) == account_id, col(OutboxItem.state) == SENDING)
             ):
                 self._set(item, UNKNOWN, error="The app stopped while sending; checking whether it arrived.")
                 item.next_attempt_at = self.clock()
@@ -359,8 +359,8 @@ class Outbox:
         with self.db.session() as s:
             pending = s.scalars(
                 select(OutboxItem)
-                .where(OutboxItem.account_id == account_id, OutboxItem.state.in_(PENDING))  # type: ignore[attr-defined]
-                .order_by(OutboxItem.id)  # type: ignore[arg-type]
+                .where(col(OutboxItem.account_id) == account_id, col(OutboxItem.state).in_(PENDING))
+                .order_by(col(OutboxItem.id))
             ).all()
         blocked: set[str] = set()
         for item in pending:
@@ -432,7 +432,9 @@ class Outbox:
                 status="done",
                 answered=True,
             )
-            exists = s.scalar(select(Post.id).where(Post.account_id == account.id, Post.remote_id == sent.remote_id))
+            exists = s.scalar(
+                select(col(Post.id)).where(col(Post.account_id) == account.id, col(Post.remote_id) == sent.remote_id)
+            )
             if exists is None:
                 s.add(own)
                 s.flush()
@@ -467,9 +469,7 @@ class Outbox:
 
     def _pending_summary(self) -> tuple[int, datetime | None]:
         with self.db.session() as s:
-            dues = s.scalars(
-                select(OutboxItem.next_attempt_at).where(OutboxItem.state.in_(PENDING))  # type: ignore[attr-defined]
-            ).all()
+            dues = s.scalars(select(col(OutboxItem.next_attempt_at)).where(col(OutboxItem.state).in_(PENDING))).all()
         return len(dues), min((d for d in dues if d is not None), default=None)
 
     async def _drain_account(self, account_id: int, sent: list[int], changed: list[int]) -> tuple[str, str] | None:
@@ -601,13 +601,17 @@ class Outbox:
 
     def _our_remote_ids(self, account_id: int) -> set[str]:
         with self.db.session() as s:
-            return {r for r in s.scalars(select(OutboxItem.remote_id).where(OutboxItem.account_id == account_id)) if r}
+            return {
+                r
+                for r in s.scalars(select(col(OutboxItem.remote_id)).where(col(OutboxItem.account_id) == account_id))
+                if r
+            }
 
 
 def _brand_author(s: Session, account: Account) -> int:
     """The author row that stands for our own account."""
     rid = account.remote_user_id or f"self:{account.id}"
-    found = s.scalar(select(Author.id).where(Author.network == account.network, Author.remote_id == rid))
+    found = s.scalar(select(col(Author.id)).where(col(Author.network) == account.network, col(Author.remote_id) == rid))
     if found is not None:
         return int(found)
     author = Author(network=account.network, remote_id=rid, handle=account.handle, name=account.display_name)

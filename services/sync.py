@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.changes import Changes
 from services.errors import NetworkError, ParleyError
@@ -15,7 +15,7 @@ from services.networks.base import RemotePost
 from services.networks.registry import NetworkRegistry
 from services.store.db import Database
 from services.store.models import Account, SyncCursor
-from services.store.posts import ingest, wake_snoozed
+from services.store.posts import ingest, rescore_open, wake_snoozed
 from services.store.types import utcnow
 from services.triage import Triage
 
@@ -62,12 +62,12 @@ class SyncService:
 
     def _accounts(self) -> list[Account]:
         with self.db.session() as s:
-            return list(s.exec(select(Account).where(Account.enabled == True)))  # noqa: E712
+            return list(s.exec(select(Account).where(col(Account.enabled) == True)))  # noqa: E712
 
     def _cursor(self, account_id: int) -> str | None:
         with self.db.session() as s:
             row = s.exec(
-                select(SyncCursor).where(SyncCursor.account_id == account_id, SyncCursor.stream == STREAM)
+                select(SyncCursor).where(col(SyncCursor.account_id) == account_id, col(SyncCursor.stream) == STREAM)
             ).first()
             return row.cursor if row else None
 
@@ -91,9 +91,11 @@ class SyncService:
             acc.last_error, acc.last_error_kind = str(exc), exc.kind
             s.add(acc)
 
-    def _wake(self) -> list[int]:
+    def _wake_and_rescore(self) -> list[int]:
+        """Snoozed posts whose time came reopen; open posts get their waiting time rescored."""
         with self.db.session() as s:
-            return wake_snoozed(s, self.clock())
+            now = self.clock()
+            return wake_snoozed(s, now) + rescore_open(s, self.triage(), now)
 
     async def sync_account(self, account: Account) -> tuple[list[int], AccountProblem | None]:
         """Fetch every page newer than the stored cursor of one account."""
@@ -125,7 +127,7 @@ class SyncService:
             new_ids += ids
             if problem:
                 problems.append(problem)
-        woken = await self.db.run(self._wake)
+        woken = await self.db.run(self._wake_and_rescore)
         changes = Changes(
             new_posts=frozenset(new_ids),
             updated_posts=frozenset(woken),
@@ -135,7 +137,9 @@ class SyncService:
 
 
 def _touch_cursor(s: Session, account: Account, *, cursor: str | None, now: datetime | None, error: str | None) -> None:
-    row = s.exec(select(SyncCursor).where(SyncCursor.account_id == account.id, SyncCursor.stream == STREAM)).first()
+    row = s.exec(
+        select(SyncCursor).where(col(SyncCursor.account_id) == account.id, col(SyncCursor.stream) == STREAM)
+    ).first()
     if row is None:
         assert account.id is not None
         row = SyncCursor(account_id=account.id, stream=STREAM)

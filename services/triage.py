@@ -101,12 +101,11 @@ class Score:
 
 # --- Text preparation ------------------------------------------------------------------------
 
-# Control, format and bidi characters (RTL overrides, zero-width joiners...) become spaces:
-# they can hide inside a word and split a cue in two, or glue two words into one.
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u206f\ufeff\ufff9-\ufffb]"
-)
+# Invisible format characters (zero-width spaces and joiners, soft hyphens, bidi marks and
+# overrides) are dropped: slipped inside a word ("ref\u200bund") they would hide a cue.
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]")
+# Control characters become spaces: they separate words like whitespace does.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _TAG = re.compile(r"<[^<>]{0,500}>")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
@@ -132,7 +131,7 @@ def _clean(text: str) -> str:
         text = _TAG.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
-    return _INVISIBLE.sub(" ", text)
+    return _CONTROL.sub(" ", _INVISIBLE.sub("", text))
 
 
 def _fold(text: str) -> str:
@@ -250,19 +249,30 @@ def _pattern_sentiment() -> Callable[[str], tuple[float, float]]:
     return engine
 
 
-@functools.lru_cache(maxsize=8_192)
 def _polarity(text: str) -> float:
+    # Timelines repeat themselves (quotes, copy-paste campaigns): remember short texts only,
+    # so the cache stays a few MB.
+    return _short_polarity(text) if len(text) <= 1_000 else _engine_polarity(text)
+
+
+def _engine_polarity(text: str) -> float:
     polarity = float(_pattern_sentiment()(text)[0])
     return polarity if math.isfinite(polarity) else 0.0
+
+
+_short_polarity = functools.lru_cache(maxsize=8_192)(_engine_polarity)
 
 
 # --- Scoring helpers ---------------------------------------------------------------------------
 
 
+_ORDINAL_SUFFIX = {1: "st", 2: "nd", 3: "rd"}
+
+
 def _ordinal(number: int) -> str:
     if 10 <= number % 100 <= 20:
         return f"{number}th"
-    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th')}"
+    return f"{number}{_ORDINAL_SUFFIX.get(number % 10, 'th')}"
 
 
 def _compact(count: int) -> str:

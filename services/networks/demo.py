@@ -188,7 +188,8 @@ class DemoWorld:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("BEGIN IMMEDIATE")
             yield conn
-            conn.execute("COMMIT")
+            if conn.in_transaction:  # executescript() commits on its own
+                conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -20,7 +20,8 @@ STATUSES = ("new", "open", "snoozed", "done", "ignored")
 
 
 def _ts(*, nullable: bool = True, index: bool = False) -> datetime | None:
-    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+    field: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+    return field
 
 
 class Account(SQLModel, table=True):
@@ -79,6 +80,8 @@ class Post(SQLModel, table=True):
     urgent: bool = False
     # Triage reasons as a JSON list of {code, label, weight}.
     reasons: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    # When triage last ran: waiting time grows, so open posts are scored again now and then.
+    scored_at: datetime | None = _ts()
     status: str = "new"
     snoozed_until: datetime | None = _ts()
     assignee: str | None = None
@@ -92,6 +95,7 @@ class Post(SQLModel, table=True):
         Index("ix_post_urgent_created", "urgent", "created_at"),
         Index("ix_post_account_created", "account_id", "created_at"),
         Index("ix_post_status", "status"),
+        Index("ix_post_open_scored", "answered", "status", "scored_at"),
     )
 
 

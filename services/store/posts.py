@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 
 from services.networks.base import RemoteAuthor, RemotePost
 from services.store.models import KIND_OWN_REPLY, Account, Author, OutboxItem, Post
@@ -157,7 +158,7 @@ def upsert_authors(session: Session, network: str, authors: Iterable[RemoteAutho
         set_={
             "handle": stmt.excluded.handle,
             "name": stmt.excluded.name,
-            "followers": func.coalesce(stmt.excluded.followers, Author.followers),
+            "followers": func.coalesce(stmt.excluded.followers, col(Author.followers)),
             "is_bot": stmt.excluded.is_bot,
         },
     )
@@ -167,11 +168,11 @@ def upsert_authors(session: Session, network: str, authors: Iterable[RemoteAutho
     keys = list(latest)
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        q = select(Author.remote_id, Author.id).where(
-            Author.network == network,
-            Author.remote_id.in_(chunk),  # type: ignore[attr-defined]
+        q = select(col(Author.remote_id), col(Author.id)).where(
+            col(Author.network) == network,
+            col(Author.remote_id).in_(chunk),
         )
-        ids.update({rid: aid for rid, aid in session.execute(q)})
+        ids.update({rid: aid for rid, aid in session.execute(q) if aid is not None})
     return ids
 
 
@@ -192,9 +193,9 @@ def ingest(
         chunk = remote_ids[start : start + 500]
         known.update(
             session.scalars(
-                select(Post.remote_id).where(
-                    Post.account_id == account.id,
-                    Post.remote_id.in_(chunk),  # type: ignore[attr-defined]
+                select(col(Post.remote_id)).where(
+                    col(Post.account_id) == account.id,
+                    col(Post.remote_id).in_(chunk),
                 )
             )
         )
@@ -230,6 +231,7 @@ def ingest(
                 "urgency": score.urgency,
                 "urgent": score.urgent,
                 "reasons": reasons_to_json(score.reasons),
+                "scored_at": now,
                 "status": "done" if p.kind == KIND_OWN_REPLY else "new",
                 "answered": context.answered_later(p),
                 "raw": json.dumps(dict(p.raw), default=str)[:200_000],
@@ -240,8 +242,7 @@ def ingest(
     stmt = _insert(session, Post).on_conflict_do_nothing(index_elements=["account_id", "remote_id"])
     new_ids: list[int] = []
     for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        result = session.execute(stmt.returning(Post.id), chunk)  # type: ignore[arg-type]
+        result = session.execute(stmt.returning(col(Post.id)), rows[start : start + 500])
         new_ids.extend(int(r) for r in result.scalars())
     index_posts(session, new_ids)
     own = [p for p in new if p.kind == KIND_OWN_REPLY]
@@ -256,10 +257,10 @@ def mark_answered(session: Session, account_id: int, replies: Iterable[RemotePos
         session.execute(
             update(Post)
             .where(
-                Post.account_id == account_id,  # type: ignore[arg-type]
-                Post.conversation_key == r.conversation_key,  # type: ignore[arg-type]
-                Post.created_at <= r.created_at,  # type: ignore[arg-type]
-                Post.kind != KIND_OWN_REPLY,  # type: ignore[arg-type]
+                col(Post.account_id) == account_id,
+                col(Post.conversation_key) == r.conversation_key,
+                col(Post.created_at) <= r.created_at,
+                col(Post.kind) != KIND_OWN_REPLY,
             )
             .values(answered=True)
         )
@@ -283,18 +284,18 @@ class _TriageContext:
         authors = sorted({author_ids[p.author.remote_id] for p in new})
         for start in range(0, len(authors), 500):
             chunk = authors[start : start + 500]
-            q = select(Post.author_id, Post.created_at).where(
-                Post.author_id.in_(chunk),
-                Post.created_at >= since,  # type: ignore[attr-defined, arg-type]
+            q = select(col(Post.author_id), col(Post.created_at)).where(
+                col(Post.author_id).in_(chunk),
+                col(Post.created_at) >= since,
             )
             for aid, at in session.execute(q):
                 ctx.author_times[aid].append(at)
         convs = sorted({p.conversation_key for p in new})
         for start in range(0, len(convs), 500):
-            chunk = convs[start : start + 500]
-            q2 = select(Post.conversation_key, Post.kind, Post.urgent, Post.created_at).where(
-                Post.account_id == account.id,
-                Post.conversation_key.in_(chunk),  # type: ignore[attr-defined]
+            conv_chunk = convs[start : start + 500]
+            q2 = select(col(Post.conversation_key), col(Post.kind), col(Post.urgent), col(Post.created_at)).where(
+                col(Post.account_id) == account.id,
+                col(Post.conversation_key).in_(conv_chunk),
             )
             for conv, kind, urgent, at in session.execute(q2):
                 ctx.thread_sizes[conv] += 1
@@ -312,11 +313,15 @@ class _TriageContext:
             at >= post.created_at for at in self.replies_at.get(post.conversation_key, ())
         )
 
-    def input_for(self, post: RemotePost, author_id: int, now: datetime, account: Account) -> TriageInput:
+    def input_for(
+        self, post: RemotePost, author_id: int, now: datetime, account: Account, *, stored: bool = False
+    ) -> TriageInput:
+        """The triage input for ``post``; ``stored`` posts are already counted in the context."""
         window_start = post.created_at - REPEAT_WINDOW
         earlier = [t for t in self.author_times[author_id] if window_start <= t < post.created_at]
-        self.author_times[author_id].append(post.created_at)
-        self.thread_sizes[post.conversation_key] += 1
+        if not stored:
+            self.author_times[author_id].append(post.created_at)
+            self.thread_sizes[post.conversation_key] += 1
         own = post.kind == KIND_OWN_REPLY
         item = TriageInput(
             text=post.text,
@@ -335,83 +340,145 @@ class _TriageContext:
         return item
 
 
+#: Open posts are scored again when their score is this old (waiting time keeps growing).
+RESCORE_AFTER = timedelta(minutes=10)
+#: Only posts this recent are rescored; older ones already carry their "waited" reason.
+RESCORE_WINDOW = timedelta(days=3)
+
+
+def rescore_open(session: Session, triage: Triage, now: datetime, limit: int = 300) -> list[int]:
+    """Score unanswered open posts again so "waited 2 h" keeps up with the clock; returns changed ids."""
+    stale = session.execute(
+        select(Post, Author)
+        .join(Author, col(Author.id) == col(Post.author_id))
+        .where(
+            col(Post.answered) == False,  # noqa: E712
+            col(Post.status).in_(OPEN_STATUSES),
+            col(Post.kind) != KIND_OWN_REPLY,
+            col(Post.created_at) >= now - RESCORE_WINDOW,
+            or_(col(Post.scored_at) == None, col(Post.scored_at) < now - RESCORE_AFTER),  # noqa: E711
+        )
+        .order_by(col(Post.scored_at))
+        .limit(limit)
+    ).all()
+    by_account: dict[int, list[tuple[Post, Author]]] = defaultdict(list)
+    for post, author in stale:
+        by_account[post.account_id].append((post, author))
+    changed: list[int] = []
+    for account_id, pairs in by_account.items():
+        account = session.get(Account, account_id)
+        assert account is not None
+        remote = [_as_remote(p, a) for p, a in pairs]
+        author_ids = {a.remote_id: a.id for _, a in pairs if a.id is not None}
+        ctx = _TriageContext.load(session, account, remote, author_ids)
+        inputs = [ctx.input_for(r, author_ids[r.author.remote_id], now, account, stored=True) for r in remote]
+        for (post, _), score in zip(pairs, triage.score_many(inputs), strict=True):
+            reasons = reasons_to_json(score.reasons)
+            if post.urgent != score.urgent or post.reasons != reasons:
+                assert post.id is not None
+                changed.append(post.id)
+            post.sentiment, post.negative, post.urgency = score.sentiment, score.negative, score.urgency
+            post.urgent, post.reasons, post.scored_at = score.urgent, reasons, now
+            session.add(post)
+    return changed
+
+
+def _as_remote(post: Post, author: Author) -> RemotePost:
+    return RemotePost(
+        remote_id=post.remote_id,
+        author=RemoteAuthor(author.remote_id, author.handle, author.name, author.followers, author.is_bot),
+        text=post.text,
+        created_at=post.created_at,
+        conversation_key=post.conversation_key,
+        parent_remote_id=post.parent_remote_id,
+        lang=post.lang,
+        kind=post.kind,
+    )
+
+
 # -- reading --------------------------------------------------------------------------------------
 
-_COLUMNS = (
-    Post.id,
-    Post.account_id,
-    Account.handle,
-    Post.network,
-    Post.remote_id,
-    Post.conversation_key,
-    Post.parent_remote_id,
-    Post.author_id,
-    Author.handle,
-    Author.name,
-    Author.followers,
-    Post.text,
-    Post.url,
-    Post.lang,
-    Post.created_at,
-    Post.kind,
-    Post.sentiment,
-    Post.negative,
-    Post.urgency,
-    Post.urgent,
-    Post.reasons,
-    Post.status,
-    Post.assignee,
-    Post.answered,
-    Post.snoozed_until,
+_COLUMNS: tuple[Any, ...] = (
+    col(Post.id),
+    col(Post.account_id),
+    col(Account.handle),
+    col(Post.network),
+    col(Post.remote_id),
+    col(Post.conversation_key),
+    col(Post.parent_remote_id),
+    col(Post.author_id),
+    col(Author.handle),
+    col(Author.name),
+    col(Author.followers),
+    col(Post.text),
+    col(Post.url),
+    col(Post.lang),
+    col(Post.created_at),
+    col(Post.kind),
+    col(Post.sentiment),
+    col(Post.negative),
+    col(Post.urgency),
+    col(Post.urgent),
+    col(Post.reasons),
+    col(Post.status),
+    col(Post.assignee),
+    col(Post.answered),
+    col(Post.snoozed_until),
 )
+
+
+#: PostRow's fields in the order of _COLUMNS (everything but outbox_state).
+_ROW_FIELDS = tuple(f.name for f in fields(PostRow))[: len(_COLUMNS)]
 
 
 def _base() -> Any:
     return (
         select(*_COLUMNS)
-        .join(Account, Account.id == Post.account_id)  # type: ignore[arg-type]
-        .join(Author, Author.id == Post.author_id)  # type: ignore[arg-type]
+        .join(Account, col(Account.id) == col(Post.account_id))
+        .join(Author, col(Author.id) == col(Post.author_id))
     )
 
 
 def _rows(session: Session, stmt: Any) -> list[PostRow]:
     raw = session.execute(stmt).all()
     states = _outbox_states(session, [r[0] for r in raw])
-    return [
-        PostRow(*r[:20], reasons_from_json(r[20]), *r[21:], outbox_state=states.get(r[0]))  # type: ignore[misc]
-        for r in raw
-    ]
+    out = []
+    for r in raw:
+        values = dict(zip(_ROW_FIELDS, r, strict=True))
+        values["reasons"] = reasons_from_json(values["reasons"])
+        out.append(PostRow(**values, outbox_state=states.get(values["id"])))
+    return out
 
 
 def _outbox_states(session: Session, ids: Sequence[int]) -> dict[int, str]:
     if not ids:
         return {}
     q = (
-        select(OutboxItem.post_id, OutboxItem.state)
-        .where(OutboxItem.post_id.in_(ids))  # type: ignore[attr-defined]
-        .order_by(OutboxItem.id)  # type: ignore[arg-type]
+        select(col(OutboxItem.post_id), col(OutboxItem.state))
+        .where(col(OutboxItem.post_id).in_(ids))
+        .order_by(col(OutboxItem.id))
     )
     return {pid: state for pid, state in session.execute(q)}  # the newest item wins
 
 
 def filter_clauses(session: Session, flt: TimelineFilter) -> list[ColumnElement[bool]] | None:
     """WHERE clauses for a filter; None when the filter can match nothing (an empty search)."""
-    c: list[ColumnElement[bool]] = [Post.kind != KIND_OWN_REPLY]  # type: ignore[list-item]
-    open_ = Post.status.in_(OPEN_STATUSES)  # type: ignore[attr-defined]
+    c: list[ColumnElement[bool]] = [col(Post.kind) != KIND_OWN_REPLY]
+    open_ = col(Post.status).in_(OPEN_STATUSES)
     if flt.view == "urgent":
-        c += [Post.urgent == True, open_]  # type: ignore[list-item]  # noqa: E712
+        c += [col(Post.urgent) == True, open_]  # noqa: E712
     elif flt.view == "unanswered":
-        c += [Post.answered == False, open_]  # type: ignore[list-item]  # noqa: E712
+        c += [col(Post.answered) == False, open_]  # noqa: E712
     elif flt.view == "mine":
-        c.append(Post.assignee == (flt.operator or "\x00nobody"))  # type: ignore[arg-type]
+        c.append(col(Post.assignee) == (flt.operator or "\x00nobody"))
     elif flt.view == "snoozed":
-        c.append(Post.status == "snoozed")  # type: ignore[arg-type]
+        c.append(col(Post.status) == "snoozed")
     elif flt.view == "done":
-        c.append(Post.status.in_(("done", "ignored")))  # type: ignore[attr-defined]
+        c.append(col(Post.status).in_(("done", "ignored")))
     if flt.network:
-        c.append(Post.network == flt.network)  # type: ignore[arg-type]
+        c.append(col(Post.network) == flt.network)
     if flt.account_id is not None:
-        c.append(Post.account_id == flt.account_id)  # type: ignore[arg-type]
+        c.append(col(Post.account_id) == flt.account_id)
     if flt.search.strip():
         m = match_clause(session, flt.search)
         if m is None:
@@ -428,17 +495,17 @@ def page(session: Session, flt: TimelineFilter, after: PageKey | None, limit: in
     stmt = _base().where(*clauses)
     if flt.by_id:
         if after is not None:
-            stmt = stmt.where(Post.id < after.id)  # type: ignore[operator]
-        stmt = stmt.order_by(Post.id.desc())  # type: ignore[union-attr]
+            stmt = stmt.where(col(Post.id) < after.id)
+        stmt = stmt.order_by(col(Post.id).desc())
     else:
         if after is not None:
             stmt = stmt.where(
                 or_(
-                    Post.created_at < after.created_at,  # type: ignore[arg-type]
-                    and_(Post.created_at == after.created_at, Post.id < after.id),  # type: ignore[arg-type]
+                    col(Post.created_at) < after.created_at,
+                    and_(col(Post.created_at) == after.created_at, col(Post.id) < after.id),
                 )
             )
-        stmt = stmt.order_by(Post.created_at.desc(), Post.id.desc())  # type: ignore[attr-defined]
+        stmt = stmt.order_by(col(Post.created_at).desc(), col(Post.id).desc())
     return _rows(session, stmt.limit(limit))
 
 
@@ -447,7 +514,7 @@ def rows_newer_than(session: Session, flt: TimelineFilter, min_id: int) -> list[
     clauses = filter_clauses(session, flt)
     if clauses is None:
         return []
-    stmt = _base().where(*clauses, Post.id > min_id).order_by(Post.id)  # type: ignore[operator]
+    stmt = _base().where(*clauses, col(Post.id) > min_id).order_by(col(Post.id))
     return _rows(session, stmt.limit(5000))
 
 
@@ -455,7 +522,7 @@ def rows_by_id(session: Session, ids: Sequence[int]) -> list[PostRow]:
     """Fresh rows for these ids (any order)."""
     if not ids:
         return []
-    return _rows(session, _base().where(Post.id.in_(ids)))  # type: ignore[union-attr]
+    return _rows(session, _base().where(col(Post.id).in_(ids)))
 
 
 def matches(session: Session, flt: TimelineFilter, ids: Sequence[int]) -> set[int]:
@@ -463,7 +530,7 @@ def matches(session: Session, flt: TimelineFilter, ids: Sequence[int]) -> set[in
     clauses = filter_clauses(session, flt)
     if clauses is None or not ids:
         return set()
-    return set(session.scalars(select(Post.id).where(*clauses, Post.id.in_(ids))))  # type: ignore[union-attr]
+    return set(session.scalars(select(col(Post.id)).where(*clauses, col(Post.id).in_(ids))))
 
 
 def count(session: Session, flt: TimelineFilter) -> int:
@@ -476,7 +543,7 @@ def count(session: Session, flt: TimelineFilter) -> int:
 
 def max_id(session: Session) -> int:
     """The newest post id (0 when empty)."""
-    return int(session.scalar(select(func.max(Post.id))) or 0)
+    return int(session.scalar(select(func.max(col(Post.id)))) or 0)
 
 
 def conversation(session: Session, post_id: int) -> list[PostRow]:
@@ -486,8 +553,8 @@ def conversation(session: Session, post_id: int) -> list[PostRow]:
         return []
     stmt = (
         _base()
-        .where(Post.account_id == post.account_id, Post.conversation_key == post.conversation_key)
-        .order_by(Post.created_at, Post.id)  # type: ignore[arg-type]
+        .where(col(Post.account_id) == post.account_id, col(Post.conversation_key) == post.conversation_key)
+        .order_by(col(Post.created_at), col(Post.id))
     )
     return _rows(session, stmt)
 
@@ -499,8 +566,8 @@ def author_history(session: Session, post_id: int, limit: int = 20) -> list[Post
         return []
     stmt = (
         _base()
-        .where(Post.author_id == post.author_id, Post.id != post_id)  # type: ignore[arg-type]
-        .order_by(Post.created_at.desc())  # type: ignore[attr-defined]
+        .where(col(Post.author_id) == post.author_id, col(Post.id) != post_id)
+        .order_by(col(Post.created_at).desc())
         .limit(limit)
     )
     return _rows(session, stmt)
@@ -519,12 +586,8 @@ def set_status(session: Session, ids: Sequence[int], status: str, snoozed_until:
 def wake_snoozed(session: Session, now: datetime) -> list[int]:
     """Snoozed posts whose time has come go back to open."""
     ids = list(
-        session.scalars(
-            select(Post.id).where(Post.status == "snoozed", Post.snoozed_until <= now)  # type: ignore[arg-type, operator]
-        )
+        session.scalars(select(col(Post.id)).where(col(Post.status) == "snoozed", col(Post.snoozed_until) <= now))
     )
     if ids:
-        session.execute(
-            update(Post).where(Post.id.in_(ids)).values(status="open", snoozed_until=None)  # type: ignore[union-attr]
-        )
-    return [int(i) for i in ids]
+        session.execute(update(Post).where(col(Post.id).in_(ids)).values(status="open", snoozed_until=None))
+    return [int(i) for i in ids if i is not None]

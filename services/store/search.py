@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import regex
 from sqlalchemy import ColumnElement, literal_column, text
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from services.store.models import Post
 
@@ -33,7 +34,7 @@ def match_clause(session: Session, query: str) -> ColumnElement[bool] | None:
         return None
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
-        return Post.id.in_(  # type: ignore[union-attr]
+        return col(Post.id).in_(
             text("SELECT rowid FROM post_fts WHERE post_fts MATCH :q").bindparams(q=fts5_query(query))
         )
     # The last word as a prefix, like the SQLite path.

@@ -114,6 +114,7 @@ def upgrade() -> None:
     sa.Column('urgency', sa.Float(), nullable=False),
     sa.Column('urgent', sa.Boolean(), nullable=False),
     sa.Column('reasons', sa.Text(), nullable=False),
+    sa.Column('scored_at', services.store.types.UTCDateTime(), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('snoozed_until', services.store.types.UTCDateTime(), nullable=True),
     sa.Column('assignee', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -130,6 +131,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_post_conversation_key'), ['conversation_key'], unique=False)
         batch_op.create_index('ix_post_created', ['created_at', 'id'], unique=False)
         batch_op.create_index('ix_post_status', ['status'], unique=False)
+        batch_op.create_index('ix_post_open_scored', ['answered', 'status', 'scored_at'], unique=False)
         batch_op.create_index('ix_post_urgent_created', ['urgent', 'created_at'], unique=False)
 
     op.create_table('sync_cursor',
