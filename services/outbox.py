@@ -328,7 +328,19 @@ class Outbox:
                 )
                 .values(holder=self.holder, expires_at=now + LEASE_TTL)
             )
-            return bool(getattr(got, "rowcount", 0))
+            if getattr(got, "rowcount", 0):
+                return True
+            holder = s.scalar(select(col(Lease.holder)).where(col(Lease.name) == name))
+            if holder and _holder_is_dead(holder):
+                # A sender on this machine was killed: take its lease now rather than after the TTL.
+                log.info("taking the send lease of %s from a process that is gone (%s)", name, holder)
+                got = s.execute(
+                    update(Lease)
+                    .where(col(Lease.name) == name, col(Lease.holder) == holder)
+                    .values(holder=self.holder, expires_at=now + LEASE_TTL)
+                )
+                return bool(getattr(got, "rowcount", 0))
+            return False
 
     def _release(self, account_id: int) -> None:
         with self.db.session() as s:
@@ -388,6 +400,10 @@ class Outbox:
         """Move an item to ``state`` and write the attempt row, in one transaction."""
         now = self.clock()
         with self.db.session() as s:
+            if sent is not None and state == SENT:
+                # The reply as a post of the conversation is stored in the same transaction, so a
+                # crash can never leave a sent item without its answered conversation.
+                self._store_sent(s, item_id, sent)
             item = self._item(s, item_id)
             self._set(item, state, error=error)
             if count_attempt:
@@ -410,41 +426,40 @@ class Outbox:
                 )
             )
 
-    def _store_sent(self, item_id: int, sent: SentReply) -> None:
+    def _store_sent(self, s: Session, item_id: int, sent: SentReply) -> None:
         """Keep our reply as a post of the conversation and mark the conversation answered."""
-        with self.db.session() as s:
-            item = self._item(s, item_id)
-            account = s.get(Account, item.account_id)
-            post = s.get(Post, item.post_id)
-            assert account is not None and account.id is not None and post is not None
-            brand = _brand_author(s, account)
-            own = Post(
-                account_id=account.id,
-                network=account.network,
-                remote_id=sent.remote_id,
-                conversation_key=item.conversation_key,
-                parent_remote_id=post.remote_id,
-                author_id=brand,
-                text=item.text,
-                url=sent.url,
-                created_at=self.clock(),
-                kind=KIND_OWN_REPLY,
-                status="done",
-                answered=True,
-            )
-            exists = s.scalar(
-                select(col(Post.id)).where(col(Post.account_id) == account.id, col(Post.remote_id) == sent.remote_id)
-            )
-            if exists is None:
-                s.add(own)
-                s.flush()
-                assert own.id is not None
-                index_posts(s, [own.id])
-            mark_answered(
-                s,
-                account.id,
-                [RemotePost(sent.remote_id, RemoteAuthor("", ""), "", self.clock(), item.conversation_key)],
-            )
+        item = self._item(s, item_id)
+        account = s.get(Account, item.account_id)
+        post = s.get(Post, item.post_id)
+        assert account is not None and account.id is not None and post is not None
+        brand = _brand_author(s, account)
+        own = Post(
+            account_id=account.id,
+            network=account.network,
+            remote_id=sent.remote_id,
+            conversation_key=item.conversation_key,
+            parent_remote_id=post.remote_id,
+            author_id=brand,
+            text=item.text,
+            url=sent.url,
+            created_at=self.clock(),
+            kind=KIND_OWN_REPLY,
+            status="done",
+            answered=True,
+        )
+        exists = s.scalar(
+            select(col(Post.id)).where(col(Post.account_id) == account.id, col(Post.remote_id) == sent.remote_id)
+        )
+        if exists is None:
+            s.add(own)
+            s.flush()
+            assert own.id is not None
+            index_posts(s, [own.id])
+        mark_answered(
+            s,
+            account.id,
+            [RemotePost(sent.remote_id, RemoteAuthor("", ""), "", self.clock(), item.conversation_key)],
+        )
 
     async def drain_once(self) -> DrainReport:
         """Send what is due now, account by account; returns what changed."""
@@ -577,7 +592,6 @@ class Outbox:
 
     async def _mark_sent(self, item_id: int, reply: SentReply, outcome: str) -> None:
         await self.db.run(self._record, item_id, SENT, outcome=outcome, status="ok", sent=reply)
-        await self.db.run(self._store_sent, item_id, reply)
 
     async def _review_reason(self, account_id: int, item: OutboxItem, network: Network) -> str | None:
         """Re-read the conversation: hold the reply if the post is gone or someone else answered."""
@@ -606,6 +620,21 @@ class Outbox:
                 for r in s.scalars(select(col(OutboxItem.remote_id)).where(col(OutboxItem.account_id) == account_id))
                 if r
             }
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """Whether a lease holder ("host:pid:nonce") was a process on this machine that no longer runs."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by someone else
+        return False
+    return False
 
 
 def _brand_author(s: Session, account: Account) -> int:

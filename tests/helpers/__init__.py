@@ -1,0 +1,1 @@
+"""Shared test helpers: post factories, clocked cores, synthetic demo communities, network wrappers."""
