@@ -7,6 +7,7 @@ needs_review when the conversation changed under us; cancelled by the operator.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ from services.errors import (
     Rejected,
     UnknownOutcome,
 )
-from services.networks.base import Network, RemoteAuthor, RemotePost, ReplyTarget, SentReply
+from services.networks.base import Network, RateLimitState, RemoteAuthor, RemotePost, ReplyTarget, SentReply
 from services.networks.registry import NetworkRegistry
 from services.store.db import Database
 from services.store.models import KIND_OWN_REPLY, Account, Author, Lease, OutboxAttempt, OutboxItem, Post
@@ -57,6 +58,8 @@ PENDING = (QUEUED, SENDING, UNKNOWN)
 EDITABLE = (QUEUED, FAILED, NEEDS_REVIEW)
 LEASE_TTL = timedelta(seconds=60)
 MAX_BACKOFF = 300.0
+#: The longest single pause for pacing; the drain loop comes back for the rest.
+MAX_PACE = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,24 @@ class DrainReport:
     error: str | None = None
     pending: int = 0
     next_due: datetime | None = None
+
+
+def pacing_delay(state: RateLimitState | None, now: datetime) -> float:
+    """Seconds to wait before the next send so the remaining budget lasts until the window resets.
+
+    Nothing is held back while more than a fifth of the budget is left; below that, sends are
+    spaced evenly over the time to the reset; with nothing left, wait for the reset itself.
+    """
+    if state is None or state.remaining is None or state.reset_at is None:
+        return 0.0
+    window = (state.reset_at - now).total_seconds()
+    if window <= 0:
+        return 0.0
+    if state.remaining <= 0:
+        return window
+    if state.limit and state.remaining > state.limit / 5:
+        return 0.0
+    return window / state.remaining
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -570,6 +591,10 @@ class Outbox:
                 continue
             await self._mark_sent(item.id, reply, "sent")
             sent.append(item.id)
+            pause = pacing_delay(network.rate_limit(), self.clock())
+            if pause > 0:
+                # Spread the rest of the budget over the time left rather than hit the limit.
+                await asyncio.sleep(min(pause, MAX_PACE))
 
     def _account_network(self, account_id: int) -> tuple[Account, Network]:
         with self.db.session() as s:

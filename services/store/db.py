@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from services.errors import StorageError
@@ -89,6 +89,10 @@ class Database:
             try:
                 yield s
                 s.commit()
+            except OperationalError as exc:
+                s.rollback()
+                # Full disk, a locked or vanished file, a dropped server: known conditions, not bugs.
+                raise StorageError(f"The database could not be used: {_plain(exc)}") from exc
             except BaseException:
                 s.rollback()
                 raise
@@ -102,6 +106,18 @@ class Database:
         """Finish queued work and release connections."""
         self._worker.shutdown(wait=True)
         self.engine.dispose()
+
+
+def _plain(exc: OperationalError) -> str:
+    """The driver's message in words a person can act on."""
+    text = _first_line(exc)
+    if "disk is full" in text or "No space left" in text:
+        return "the disk is full. Free some space; nothing was lost, the last change was not saved."
+    if "database is locked" in text:
+        return "another program holds the database locked. Try again in a moment."
+    if "readonly" in text or "read-only" in text:
+        return "the database file is read-only."
+    return text
 
 
 def _first_line(exc: BaseException) -> str:
