@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -10,16 +11,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import col, select
 
 from services import settings as settings_mod
 from services.changes import Changes
 from services.errors import InvalidInput, NotFound
-from services.networks import demo
+from services.networks import bluesky, demo, mastodon
 from services.networks.base import RemoteAuthor, RemotePost
 from services.networks.registry import NetworkRegistry
 from services.outbox import PENDING, DrainReport, Outbox, OutboxRow
+from services.secrets import Secret, account_key
 from services.store import posts as store
 from services.store.db import Database
 from services.store.models import KIND_OWN_REPLY, STATUSES, Account, Author, Post, SyncCursor
@@ -127,6 +128,96 @@ class Parley:
                 ids.append(found.id)
         return ids
 
+    async def add_mastodon_account(self, instance: str, token: str | Secret) -> AccountRow:
+        """Check a Mastodon access token against its server, keep it in the keyring, and add the account.
+
+        Adding an account that exists already replaces its token (the way to recover from a revoked one).
+
+        Raises:
+            InvalidInput: The address or the token is unusable as given.
+            SecretsUnavailable: There is nowhere safe to keep the token.
+            Offline, AuthExpired, Rejected: The server cannot be reached or refused the token.
+        """
+        secret = token if isinstance(token, Secret) else Secret(token.strip())
+        if not secret:
+            raise InvalidInput("The access token is empty; pipe it in with --token-stdin.")
+        base_url = mastodon.normalise_url(instance)
+        store = self.networks.secrets
+        # Fail before talking to the server when the token could not be kept anyway.
+        await asyncio.to_thread(store.check)
+        net = mastodon.MastodonNetwork(base_url, secret)
+        try:
+            me = await net.verify()
+        finally:
+            await net.aclose()
+        assert net.account_id is not None
+        config = {
+            "max_characters": net.text_limit(),
+            "domain": net.domain,
+        }
+        # The token is stored before the row exists, so an account is never without its secret.
+        await asyncio.to_thread(store.set, account_key(mastodon.NETWORK, base_url, me.handle), secret)
+        account_id = await self.db.run(self._upsert_account, mastodon.NETWORK, base_url, me, config)
+        return next(a for a in self.accounts() if a.id == account_id)
+
+    async def add_bluesky_account(self, pds: str, handle: str, password: str | Secret) -> AccountRow:
+        """Sign in to a Bluesky PDS once with an app password, keep only the session, and add the account.
+
+        The password is used for this one createSession and then dropped: the session (a token pair
+        that is refreshed, not re-created, on later starts) goes to the keyring. Adding an account
+        that exists already replaces its session (the way to recover from a revoked app password).
+
+        Raises:
+            InvalidInput: The address, handle or password is unusable as given.
+            SecretsUnavailable: There is nowhere safe to keep the session.
+            Offline, AuthExpired, Rejected, RateLimited: The PDS cannot be reached or refused the sign-in.
+        """
+        secret = password if isinstance(password, Secret) else Secret(password.strip())
+        if not secret:
+            raise InvalidInput("The app password is empty; pipe it in with --password-stdin.")
+        ident = handle.strip().lstrip("@")
+        if not ident:
+            raise InvalidInput("Give the account's handle, for example --handle acme.bsky.social.")
+        pds_url = bluesky.normalise_pds(pds)
+        secrets = self.networks.secrets
+        # Fail before signing in when the session could not be kept: createSession is rate-limited.
+        await asyncio.to_thread(secrets.check)
+        net = bluesky.BlueskyNetwork(pds_url, bluesky.MemorySessionStore())
+        try:
+            session = await net.login(ident, secret.reveal())
+            me = await net.verify()
+        finally:
+            await net.aclose()
+        # The session is stored before the row exists, so an account is never without it.
+        store = bluesky.SecretSessionStore(secrets, bluesky.session_key(pds_url, session.did))
+        await asyncio.to_thread(store.save, session.to_wire())
+        account_id = await self.db.run(self._upsert_account, bluesky.NETWORK, pds_url, me, {})
+        return next(a for a in self.accounts() if a.id == account_id)
+
+    def _upsert_account(self, network: str, server_url: str, me: RemoteAuthor, config: dict[str, Any]) -> int:
+        with self.db.session() as s:
+            found = s.exec(
+                select(Account).where(
+                    col(Account.network) == network,
+                    col(Account.server_url) == server_url,
+                    col(Account.handle) == me.handle,
+                )
+            ).first()
+            if found is None:
+                found = Account(network=network, handle=me.handle, server_url=server_url)
+            found.display_name = me.name
+            found.remote_user_id = me.remote_id
+            found.config = json.dumps(config)
+            found.enabled = True
+            found.last_error = found.last_error_kind = None
+            s.add(found)
+            s.flush()
+            assert found.id is not None
+            account_id = found.id
+        # A connector built with the old token must not be reused.
+        self.networks.forget(account_id)
+        return account_id
+
     def accounts(self) -> list[AccountRow]:
         """Every account, in the order they were added."""
         with self.db.session() as s:
@@ -140,6 +231,11 @@ class Parley:
             if a.network == demo.NETWORK:
                 counter = demo.FLAVOURS.get(str(config.get("flavour")), demo.FLAVOURS["mastodon"])
                 label, limit = f"Demo · {counter[2]}", counter[1]
+            elif a.network == mastodon.NETWORK:
+                configured = config.get("max_characters")
+                limit = configured if isinstance(configured, int) else mastodon.DEFAULT_LIMIT
+            elif a.network == bluesky.NETWORK:
+                limit = bluesky.TEXT_LIMIT
             out.append(
                 AccountRow(
                     a.id,
@@ -193,21 +289,18 @@ class Parley:
             return store.count(s, flt)
 
     def counts(self, operator: str = "") -> dict[str, int]:
-        """Counts for the sidebar: views, networks (``net:NAME``) and accounts (``acc:ID``)."""
+        """Counts for the sidebar: views, networks (``net:NAME``) and accounts (``acc:ID``), open posts only.
+
+        Each count stops at ``store.COUNT_CAP``; a network's count is the sum of its accounts'.
+        """
         out: dict[str, int] = {}
         with self.db.session() as s:
             for view in store.VIEWS:
                 out[view] = store.count(s, TimelineFilter(view=view, operator=operator))
-            open_ = col(Post.status).in_(store.OPEN_STATUSES)
-            incoming = col(Post.kind) != KIND_OWN_REPLY
-            for net, n in s.exec(
-                select(col(Post.network), func.count()).where(incoming, open_).group_by(col(Post.network))
-            ):
-                out[f"net:{net}"] = int(n)
-            for acc, n in s.exec(
-                select(col(Post.account_id), func.count()).where(incoming, open_).group_by(col(Post.account_id))
-            ):
-                out[f"acc:{acc}"] = int(n)
+            for account_id, network in s.exec(select(col(Account.id), col(Account.network))):
+                n = store.count(s, TimelineFilter(view="open", account_id=account_id))
+                out[f"acc:{account_id}"] = n
+                out[f"net:{network}"] = min(store.COUNT_CAP, out.get(f"net:{network}", 0) + n)
         return out
 
     def conversation(self, post_id: int) -> list[PostRow]:

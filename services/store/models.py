@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import text as sql_text  # the Post class has a field named `text`
 from sqlmodel import Field, SQLModel
 
 from services.store.types import UTCDateTime, utcnow
@@ -14,6 +15,17 @@ KIND_MENTION = "mention"
 KIND_COMMENT = "comment"
 KIND_DM = "dm"
 KIND_OWN_REPLY = "own_reply"
+
+# The conditions of the partial indexes (see Post.__table_args__ and services/store/posts.py).
+OPEN_INCOMING = "status IN ('new', 'open') AND kind != 'own_reply'"
+URGENT_OPEN = f"urgent = TRUE AND {OPEN_INCOMING}"
+UNANSWERED_OPEN = f"answered = FALSE AND {OPEN_INCOMING}"
+
+
+def status_incoming(status: str) -> str:
+    """The condition of the partial index of one closed status (snoozed, done, ignored)."""
+    return f"status = '{status}' AND kind != 'own_reply'"
+
 
 # Post.status values, in the order the GUI offers them.
 STATUSES = ("new", "open", "snoozed", "done", "ignored")
@@ -92,10 +104,41 @@ class Post(SQLModel, table=True):
         UniqueConstraint("account_id", "remote_id", name="uq_post_remote"),
         # The timeline is ordered newest first and paged by (created_at, id).
         Index("ix_post_created", "created_at", "id"),
-        Index("ix_post_urgent_created", "urgent", "created_at"),
-        Index("ix_post_account_created", "account_id", "created_at"),
-        Index("ix_post_status", "status"),
-        Index("ix_post_open_scored", "answered", "status", "scored_at"),
+        Index("ix_post_account_created", "account_id", "created_at", "id"),
+        Index("ix_post_network_created", "network", "created_at", "id"),
+        Index("ix_post_assignee_created", "assignee", "created_at", "id"),
+        # Partial indexes for the working views; their conditions must stay word for word those of
+        # services/store/posts.py, or the planner will not use them.
+        Index(
+            "ix_post_urgent_open",
+            "created_at",
+            "id",
+            sqlite_where=sql_text(URGENT_OPEN),
+            postgresql_where=sql_text(URGENT_OPEN),
+        ),
+        Index(
+            "ix_post_unanswered_open",
+            "created_at",
+            "id",
+            sqlite_where=sql_text(UNANSWERED_OPEN),
+            postgresql_where=sql_text(UNANSWERED_OPEN),
+        ),
+        *(
+            Index(
+                f"ix_post_{status}",
+                "created_at",
+                "id",
+                sqlite_where=sql_text(status_incoming(status)),
+                postgresql_where=sql_text(status_incoming(status)),
+            )
+            for status in ("snoozed", "done", "ignored")
+        ),
+        Index(
+            "ix_post_open_account",
+            "account_id",
+            sqlite_where=sql_text(OPEN_INCOMING),
+            postgresql_where=sql_text(OPEN_INCOMING),
+        ),
     )
 
 

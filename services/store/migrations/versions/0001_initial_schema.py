@@ -12,6 +12,10 @@ from alembic import op
 
 import services.store.types
 
+OPEN_INCOMING = "status IN ('new', 'open') AND kind != 'own_reply'"
+URGENT_OPEN = f"urgent = TRUE AND {OPEN_INCOMING}"
+UNANSWERED_OPEN = f"answered = FALSE AND {OPEN_INCOMING}"
+
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -126,13 +130,23 @@ def upgrade() -> None:
     sa.UniqueConstraint('account_id', 'remote_id', name='uq_post_remote')
     )
     with op.batch_alter_table('post', schema=None) as batch_op:
-        batch_op.create_index('ix_post_account_created', ['account_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_post_author_id'), ['author_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_post_conversation_key'), ['conversation_key'], unique=False)
+        batch_op.create_index('ix_post_account_created', ['account_id', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_post_network_created', ['network', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_post_assignee_created', ['assignee', 'created_at', 'id'], unique=False)
         batch_op.create_index('ix_post_created', ['created_at', 'id'], unique=False)
-        batch_op.create_index('ix_post_status', ['status'], unique=False)
-        batch_op.create_index('ix_post_open_scored', ['answered', 'status', 'scored_at'], unique=False)
-        batch_op.create_index('ix_post_urgent_created', ['urgent', 'created_at'], unique=False)
+        # Partial indexes: the conditions are frozen here as written in revision 0001.
+        for name, cols, where in (
+            ('ix_post_urgent_open', ['created_at', 'id'], URGENT_OPEN),
+            ('ix_post_unanswered_open', ['created_at', 'id'], UNANSWERED_OPEN),
+            ('ix_post_open_account', ['account_id'], OPEN_INCOMING),
+            *((f'ix_post_{st}', ['created_at', 'id'], f"status = '{st}' AND kind != 'own_reply'")
+              for st in ('snoozed', 'done', 'ignored')),
+        ):
+            batch_op.create_index(
+                name, cols, unique=False, sqlite_where=sa.text(where), postgresql_where=sa.text(where)
+            )
 
     op.create_table('sync_cursor',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -218,14 +232,6 @@ def downgrade() -> None:
 
     op.drop_table('outbox_item')
     op.drop_table('sync_cursor')
-    with op.batch_alter_table('post', schema=None) as batch_op:
-        batch_op.drop_index('ix_post_urgent_created')
-        batch_op.drop_index('ix_post_status')
-        batch_op.drop_index('ix_post_created')
-        batch_op.drop_index(batch_op.f('ix_post_conversation_key'))
-        batch_op.drop_index(batch_op.f('ix_post_author_id'))
-        batch_op.drop_index('ix_post_account_created')
-
     op.drop_table('post')
     op.drop_table('template')
     op.drop_table('setting')
