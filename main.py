@@ -129,6 +129,24 @@ async def run_command(args: argparse.Namespace, core: object) -> int:
         if args.network == "demo":
             core.add_demo_accounts()
             return await c.accounts_list(core, as_json=False, out=out)
+        if args.network == "mastodon":
+            if not args.instance or not args.token_stdin:
+                raise InvalidInput("Give --instance URL and pipe the access token in with --token-stdin.")
+            # Tokens come from stdin only: arguments show up in `ps` and in shell history.
+            if sys.stdin.isatty():  # typed by hand: do not echo it to the screen
+                import getpass
+
+                token = getpass.getpass("Mastodon access token: ")
+            else:
+                token = sys.stdin.readline()
+            return await c.accounts_add_mastodon(core, instance=args.instance, token=token, out=out)
+        if args.network == "bluesky":
+            if not args.pds or not args.handle or not args.password_stdin:
+                raise InvalidInput("Give --pds URL and --handle H, and pipe the app password in with --password-stdin.")
+            # The app password comes from stdin only: arguments show up in `ps` and in shell history.
+            return await c.accounts_add_bluesky(
+                core, pds=args.pds, handle=args.handle, password=sys.stdin.readline(), out=out
+            )
         raise InvalidInput(
             f"Adding {args.network} accounts is not available in this version yet; try the demo with --demo."
         )

@@ -57,6 +57,20 @@ async def accounts_list(core: Parley, *, as_json: bool, out: IO[str]) -> int:
     return 0
 
 
+async def accounts_add_mastodon(core: Parley, *, instance: str, token: str, out: IO[str]) -> int:
+    """``accounts add mastodon --instance URL --token-stdin`` (the token is the first line of stdin)."""
+    row = await core.add_mastodon_account(instance, token.strip())
+    out.write(f"{row.id:>3}  {row.label:<22} {row.handle:<28} added (replies up to {row.char_limit} characters)\n")
+    return 0
+
+
+async def accounts_add_bluesky(core: Parley, *, pds: str, handle: str, password: str, out: IO[str]) -> int:
+    """``accounts add bluesky --pds URL --handle H --password-stdin`` (the app password is stdin's first line)."""
+    row = await core.add_bluesky_account(pds, handle, password.strip())
+    out.write(f"{row.id:>3}  {row.label:<22} {row.handle:<28} added (replies up to {row.char_limit} characters)\n")
+    return 0
+
+
 async def sync(core: Parley, *, once: bool, out: IO[str], err: IO[str]) -> int:
     """``sync --once``: one pass; without ``--once``, poll at the configured interval until stopped."""
     while True:

@@ -30,7 +30,6 @@ from services.errors import (
     Offline,
     RateLimited,
     Rejected,
-    UnknownOutcome,
 )
 from services.networks.base import Network, RateLimitState, RemoteAuthor, RemotePost, ReplyTarget, SentReply
 from services.networks.registry import NetworkRegistry
@@ -520,74 +519,56 @@ class Outbox:
             assert item.id is not None
             changed.append(item.id)
             payload = json.loads(item.payload)
+            # Which step failed decides the next state: a failure while reconciling or sending leaves
+            # the reply possibly on the network (unknown); one while re-reading the conversation does not.
+            phase = "reconcile" if item.state == UNKNOWN else "review"
             try:
-                if item.state == UNKNOWN:
+                if phase == "reconcile":
                     found = await network.find_reply(payload, item.client_key)
                     if found is not None:
                         await self._mark_sent(item.id, found, "reconciled: the reply had arrived")
                         sent.append(item.id)
                         continue
                     await self.db.run(
-                        self._record,
-                        item.id,
-                        QUEUED,
-                        outcome="reconciled: not on the network",
-                        error=item.last_error,
+                        self._record, item.id, QUEUED, outcome="reconciled: not on the network", error=item.last_error
                     )
+                    phase = "review"
                 if not payload.get("_send_anyway"):
                     reason = await self._review_reason(account_id, item, network)
                     if reason:
                         await self.db.run(
-                            self._record,
-                            item.id,
-                            NEEDS_REVIEW,
-                            outcome="held for review",
-                            review=reason,
-                            error=reason,
+                            self._record, item.id, NEEDS_REVIEW, outcome="held for review", review=reason, error=reason
                         )
                         continue
                 await self.db.run(self._record, item.id, SENDING, outcome="sending", count_attempt=True)
+                phase = "send"
                 wire = {k: v for k, v in payload.items() if not k.startswith("_")}
                 reply = await network.post_reply(wire, item.client_key)
-            except UnknownOutcome as exc:
-                await self.db.run(
-                    self._record,
-                    item.id,
-                    UNKNOWN,
-                    outcome="unknown",
-                    detail=str(exc),
-                    error=str(exc),
-                    delay=backoff(item.attempts),
-                )
-                continue
-            except Rejected as exc:
-                await self.db.run(self._record, item.id, FAILED, outcome="rejected", detail=str(exc), error=str(exc))
-                continue
+            except (Offline, AuthExpired) as exc:
+                # Raised only when no request could have arrived; an unknown reply stays unknown.
+                state = UNKNOWN if phase == "reconcile" else QUEUED
+                await self._record_error(item.id, state, exc, timedelta(seconds=5))
+                return (exc.kind, f"{account.handle}: {exc}")
             except RateLimited as exc:
                 delay = (exc.reset_at - self.clock()) if exc.reset_at else backoff(item.attempts)
-                await self.db.run(
-                    self._record,
-                    item.id,
-                    QUEUED,
-                    outcome="rate limited",
-                    detail=str(exc),
-                    error=str(exc),
-                    delay=max(delay, timedelta(seconds=1)),
-                )
+                state = UNKNOWN if phase == "reconcile" else QUEUED  # a 429 refused the request itself
+                await self._record_error(item.id, state, exc, max(delay, timedelta(seconds=1)))
                 return ("rate_limited", str(exc))
-            except (Offline, AuthExpired) as exc:
-                await self._requeue_unsent(item.id, exc)
-                return (exc.kind, f"{account.handle}: {exc}")
-            except NetworkError as exc:
-                await self.db.run(
-                    self._record,
-                    item.id,
-                    UNKNOWN if item.state == SENDING else QUEUED,
-                    outcome="error",
-                    detail=str(exc),
-                    error=str(exc),
-                    delay=backoff(item.attempts),
-                )
+            except Rejected as exc:
+                if phase == "send":
+                    await self.db.run(
+                        self._record, item.id, FAILED, outcome="rejected", detail=str(exc), error=str(exc)
+                    )
+                elif phase == "review":
+                    await self.db.run(
+                        self._record, item.id, NEEDS_REVIEW, outcome="held for review", review=str(exc), error=str(exc)
+                    )
+                else:
+                    await self._record_error(item.id, UNKNOWN, exc, backoff(item.attempts))
+                continue
+            except NetworkError as exc:  # UnknownOutcome and any other failure
+                state = QUEUED if phase == "review" else UNKNOWN
+                await self._record_error(item.id, state, exc, backoff(item.attempts))
                 continue
             await self._mark_sent(item.id, reply, "sent")
             sent.append(item.id)
@@ -600,20 +581,8 @@ class Outbox:
         with self.db.session() as s:
             return self._network_for(s, account_id)
 
-    async def _requeue_unsent(self, item_id: int, exc: NetworkError) -> None:
-        """Offline or signed out: the request never left, so the item is plainly queued again."""
-        with self.db.session() as s:
-            state = self._item(s, item_id).state
-        # Offline / AuthExpired are raised before a request is delivered, so nothing can have arrived.
-        await self.db.run(
-            self._record,
-            item_id,
-            QUEUED if state in (QUEUED, SENDING) else state,
-            outcome=exc.kind,
-            detail=str(exc),
-            error=str(exc),
-            delay=timedelta(seconds=5),
-        )
+    async def _record_error(self, item_id: int, state: str, exc: NetworkError, delay: timedelta) -> None:
+        await self.db.run(self._record, item_id, state, outcome=exc.kind, detail=str(exc), error=str(exc), delay=delay)
 
     async def _mark_sent(self, item_id: int, reply: SentReply, outcome: str) -> None:
         await self.db.run(self._record, item_id, SENT, outcome=outcome, status="ok", sent=reply)

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from services.errors import ParleyError
-from services.networks import demo
+from services.networks import bluesky, demo, mastodon
 from services.networks.base import Network
+from services.secrets import SecretStore, account_key
 from services.store.models import Account
 
 
@@ -18,6 +19,8 @@ class NetworkRegistry:
         self.data_dir = data_dir
         self._demo_world: demo.DemoWorld | None = None
         self._cache: dict[int, Network] = {}
+        self._retired: list[Network] = []
+        self.secrets = SecretStore(data_dir)
 
     @property
     def demo_world(self) -> demo.DemoWorld:
@@ -34,6 +37,29 @@ class NetworkRegistry:
         config = json.loads(account.config or "{}")
         if account.network == demo.NETWORK:
             net: Network = demo.DemoNetwork(self.demo_world, str(config.get("key", "masto")))
+        elif account.network == mastodon.NETWORK:
+            key = account_key(account.network, account.server_url, account.handle)
+            limit = config.get("max_characters")
+            net = mastodon.MastodonNetwork(
+                account.server_url,
+                # Loaded on the first request, off the event loop (a keyring read can block).
+                lambda: self.secrets.get(key),
+                account_id=account.remote_user_id or None,
+                max_characters=limit if isinstance(limit, int) else None,
+                domain=str(config.get("domain") or "") or None,
+            )
+        elif account.network == bluesky.NETWORK:
+            # The session (never the app password) is filed under the account's DID, which survives
+            # a change of handle.
+            store = bluesky.SecretSessionStore(
+                self.secrets, bluesky.session_key(account.server_url, account.remote_user_id or account.handle)
+            )
+            langs = config.get("reply_langs")
+            net = bluesky.BlueskyNetwork(
+                account.server_url,
+                store,
+                reply_langs=[str(x) for x in langs] if isinstance(langs, list) else (),
+            )
         else:
             raise ParleyError(
                 f"This version of Parley cannot connect to {account.network} accounts yet "
@@ -42,8 +68,15 @@ class NetworkRegistry:
         self._cache[account.id] = net
         return net
 
+    def forget(self, account_id: int) -> None:
+        """Drop the cached connector of one account (its credentials changed); it is rebuilt on next use."""
+        net = self._cache.pop(account_id, None)
+        if net is not None:
+            self._retired.append(net)
+
     async def aclose(self) -> None:
         """Close every connector."""
-        for net in self._cache.values():
+        for net in [*self._cache.values(), *self._retired]:
             await net.aclose()
         self._cache.clear()
+        self._retired.clear()
