@@ -139,3 +139,41 @@ def attach_world(
 def minutes(n: float) -> timedelta:
     """``n`` minutes."""
     return timedelta(minutes=n)
+
+
+MINI_COMMUNITY = Path(__file__).resolve().parents[1] / "data" / "mini_community.json"
+
+
+def synced_template(directory: Path, start: datetime) -> Path:
+    """A data dir with the mini community synced at ``start``, to copy into each test (module fixtures)."""
+    import asyncio
+    import os
+
+    from tests.conftest import Clock
+
+    saved = {k: os.environ.get(k) for k in ("PARLEY_DEMO_DATASET", "PARLEY_DEMO_LATENCY")}
+    os.environ["PARLEY_DEMO_DATASET"], os.environ["PARLEY_DEMO_LATENCY"] = str(MINI_COMMUNITY), "0"
+    try:
+        core = clocked_core(directory, Clock(start))
+        try:
+            report = asyncio.run(core.sync_once())
+            assert report.fetched == 7 and not report.problems
+        finally:
+            core.db.close()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return directory
+
+
+def copy_data_dir(template: Path, target: Path) -> Path:
+    """Copy a template data dir's databases into ``target``."""
+    import shutil
+
+    for f in template.iterdir():
+        if f.is_file() and f.name.endswith((".sqlite", ".sqlite-wal", ".sqlite-shm")):
+            shutil.copy2(f, target / f.name)
+    return target

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,23 @@ from services.networks.registry import NetworkRegistry
 from services.store.models import Account
 
 
-class Crash(BaseException):
-    """The process died mid-send (like ``kill -9``: nothing after it runs in that sender)."""
+class Crash(Exception):
+    """The sender died mid-send: nothing after the delivery is recorded by that sender."""
+
+
+@dataclass
+class InFlight:
+    """Concurrent sends per account, shared by every wrapper of a test (across outboxes)."""
+
+    now: Counter[str] = field(default_factory=Counter)
+    peak: Counter[str] = field(default_factory=Counter)
+
+    def enter(self, account: str) -> None:
+        self.now[account] += 1
+        self.peak[account] = max(self.peak[account], self.now[account])
+
+    def leave(self, account: str) -> None:
+        self.now[account] -= 1
 
 
 class ScriptedNetwork:
@@ -31,13 +47,21 @@ class ScriptedNetwork:
     ``"reject"`` (a final refusal without delivery).
     """
 
-    def __init__(self, inner: Network, faults: list[str | None], log: list[str], delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        inner: Network,
+        account_key: str,
+        faults: list[str | None],
+        log: list[str],
+        in_flight: InFlight,
+        delay: float = 0.0,
+    ) -> None:
         self._inner = inner
+        self.account_key = account_key
         self.faults = faults
-        self.log = log  # client keys delivered, in order (shared between wrappers)
+        self.log = log  # client keys delivered, in order
+        self.in_flight = in_flight
         self.delay = delay
-        self.in_flight = 0
-        self.max_in_flight = 0
         self.name = inner.name
 
     def __getattr__(self, name: str) -> Any:
@@ -45,8 +69,7 @@ class ScriptedNetwork:
 
     async def post_reply(self, payload: Mapping[str, Any], client_key: str) -> SentReply:
         fault = self.faults.pop(0) if self.faults else None
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.in_flight.enter(self.account_key)
         try:
             if self.delay:
                 await asyncio.sleep(self.delay)
@@ -59,21 +82,30 @@ class ScriptedNetwork:
             if fault == "after":
                 raise UnknownOutcome("Timed out after the reply arrived.")
             if fault == "crash":
-                raise Crash()
+                raise Crash("the sender was killed")
             return sent
         finally:
-            self.in_flight -= 1
+            self.in_flight.leave(self.account_key)
 
 
 class ScriptedRegistry(NetworkRegistry):
     """The real registry, with every connector wrapped in a ``ScriptedNetwork``."""
 
-    def __init__(self, data_dir: Path, world: DemoWorld | None = None, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        world: DemoWorld | None = None,
+        *,
+        delay: float = 0.0,
+        in_flight: InFlight | None = None,
+        delivered: list[str] | None = None,
+    ) -> None:
         super().__init__(data_dir)
         if world is not None:
             self._demo_world = world
         self.faults: dict[int, list[str | None]] = {}
-        self.delivered: list[str] = []
+        self.delivered: list[str] = delivered if delivered is not None else []
+        self.in_flight = in_flight or InFlight()
         self.delay = delay
         self.wrapped: dict[int, ScriptedNetwork] = {}
 
@@ -86,7 +118,12 @@ class ScriptedRegistry(NetworkRegistry):
         if account.id not in self.wrapped:
             inner = super().get(account)
             self.wrapped[account.id] = ScriptedNetwork(
-                inner, self.faults.setdefault(account.id, []), self.delivered, self.delay
+                inner,
+                account.handle,
+                self.faults.setdefault(account.id, []),
+                self.delivered,
+                self.in_flight,
+                self.delay,
             )
         return self.wrapped[account.id]  # type: ignore[return-value]
 

@@ -26,7 +26,7 @@ TOKEN = "tok-5f2b9c-very-secret"
 class MemoryKeyring(KeyringBackend):
     """A working keyring that keeps everything in a dict."""
 
-    priority = 10  # type: ignore[assignment]
+    priority = 10
 
     def __init__(self) -> None:
         super().__init__()
@@ -134,7 +134,7 @@ def test_plaintext_and_empty_chainer_backends_do_not_count(
 ) -> None:
     monkeypatch.delenv(INSECURE_ENV, raising=False)
     plain = PlaintextKeyring()
-    plain.file_path = str(tmp_path / "keyring_pass.cfg")  # type: ignore[misc]
+    plain.file_path = str(tmp_path / "keyring_pass.cfg")
     use_keyring(plain)
     assert usable_keyring() is None
     with pytest.raises(SecretsUnavailable):

@@ -1,0 +1,152 @@
+"""End to end: the CLI as a subprocess against the fake Mastodon server served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.mastodon import FakeMastodon
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "s3cr3t-mastodon-token-0123456789"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeMastodon]:
+    fake = FakeMastodon(token=TOKEN, max_characters=600)
+    fake.add_account("maria", domain="social.example", display_name="Maria K.", followers=312)
+    with fake.serving():
+        yield fake
+
+
+def cli(
+    data_dir: Path, *args: str, stdin: str | None = None, insecure_file: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    env.update({"PYTHONUTF8": "1", "NO_PROXY": "*"})
+    if insecure_file:
+        env["PARLEY_INSECURE_FILE_SECRETS"] = "1"
+    # A keyring on the test machine must not be touched: the labelled file is what we check.
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "--data-dir", str(data_dir), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def lines(out: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_add_sync_reply_and_drain_send_exactly_one_reply(server: FakeMastodon, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ours = server.add_status("acme", "Planned maintenance tonight in the north, 01:00 to 03:00.")
+    complaint = server.add_mention(
+        "maria@social.example",
+        "Internet down since 9am in Leeds!! Nothing works, I work from home 😡",
+        in_reply_to=ours["id"],
+        visibility="unlisted",
+    )
+    question = server.add_mention("bob@other.example", "is my order https://shop.example.com/orders/12345 shipped?")
+    server.add_notification("favourite", "carol@other.example", ours["id"])
+
+    added = cli(data, "accounts", "add", "mastodon", "--instance", server.url, "--token-stdin", stdin=TOKEN + "\n")
+    assert added.returncode == 0, added.stderr
+    assert "@acme@fake.social" in added.stdout and "600" in added.stdout
+    stored = (data / "secrets-INSECURE.json").read_text(encoding="utf-8")
+    assert TOKEN in stored and "NOT ENCRYPTED" in stored
+    (account,) = lines(cli(data, "accounts", "list", "--json").stdout)
+    assert account["network"] == "mastodon" and account["handle"] == "@acme@fake.social"
+
+    synced = cli(data, "sync", "--once")
+    assert synced.returncode == 0, synced.stderr
+    assert synced.stdout.startswith("2 new posts")
+    assert cli(data, "sync", "--once").stdout.startswith("0 new posts")
+
+    timeline = lines(cli(data, "timeline", "--json").stdout)
+    assert {t["remote_id"] for t in timeline} == {complaint["id"], question["id"]}
+    assert all(t["network"] == "mastodon" for t in timeline)
+    row = next(t for t in timeline if t["remote_id"] == complaint["id"])
+    assert "Internet down since 9am in Leeds" in str(row["text"]) and "<p>" not in str(row["text"])
+    other = next(t for t in timeline if t["remote_id"] == question["id"])
+    assert "https://shop.example.com/orders/12345" in str(other["text"])
+
+    queued = cli(data, "reply", str(row["id"]), "--text", "Sorry Maria, engineers are on it in Leeds.")
+    assert queued.returncode == 0, queued.stderr
+    # The first answer is lost after the status was made: the outbox must find it, not post it again.
+    server.fail_next("POST", "/api/v1/statuses", status=503, deliver=True)
+    drained = cli(data, "outbox", "drain", "--timeout", "60")
+    assert drained.returncode == 0, drained.stderr + drained.stdout
+
+    (reply,) = server.posted
+    # Found by reading back the thread, so the retry never even needed the idempotency key.
+    assert [a["outcome"] for a in server.attempts] == ["created"]
+    outcomes = [a["outcome"] for a in lines(cli(data, "outbox", "attempts").stdout)]
+    assert "unknown" in outcomes and "reconciled: the reply had arrived" in outcomes
+    assert reply["in_reply_to_id"] == complaint["id"]
+    assert reply["text"] == "@maria@social.example Sorry Maria, engineers are on it in Leeds."
+    assert reply["visibility"] == "unlisted"
+    with sqlite3.connect(data / "parley.sqlite") as db:
+        (client_key,) = db.execute("SELECT client_key FROM outbox_item").fetchone()
+    assert reply["idempotency_key"] == client_key
+    assert len(server.replies_to(complaint["id"], "acme")) == 1
+    (item,) = lines(cli(data, "outbox", "list", "--json").stdout)
+    assert item["state"] == "sent" and item["remote_id"] == reply["status_id"]
+
+    # The token is in the labelled file only: not in the database, not in the log.
+    assert TOKEN.encode() not in (data / "parley.sqlite").read_bytes()
+    for log in data.glob("parley.log*"):
+        assert TOKEN not in log.read_text(encoding="utf-8")
+
+
+def test_a_wrong_token_is_a_plain_error(server: FakeMastodon, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    added = cli(data, "accounts", "add", "mastodon", "--instance", server.url, "--token-stdin", stdin="wrong\n")
+    assert added.returncode == 1
+    assert added.stderr.startswith("parley: ") and len(added.stderr.strip().splitlines()) == 1
+    assert "refused the access token" in added.stderr and "Traceback" not in added.stderr
+    assert cli(data, "accounts", "list", "--json").stdout.strip() == ""
+    assert not (data / "secrets-INSECURE.json").exists()
+
+
+def test_an_unreachable_server_is_a_plain_error(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    added = cli(
+        tmp_path, "accounts", "add", "mastodon", "--instance", f"http://127.0.0.1:{port}", "--token-stdin", stdin="t\n"
+    )
+    assert added.returncode == 1
+    assert "cannot be reached" in added.stderr and len(added.stderr.strip().splitlines()) == 1
+
+
+def test_token_only_from_stdin_and_no_keyring_means_stop(server: FakeMastodon, tmp_path: Path) -> None:
+    missing = cli(tmp_path, "accounts", "add", "mastodon", "--instance", server.url)
+    assert missing.returncode == 1 and "--token-stdin" in missing.stderr
+    refused = cli(
+        tmp_path,
+        "accounts",
+        "add",
+        "mastodon",
+        "--instance",
+        server.url,
+        "--token-stdin",
+        stdin=TOKEN + "\n",
+        insecure_file=False,
+    )
+    assert refused.returncode == 1
+    assert "PARLEY_INSECURE_FILE_SECRETS=1" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert not any(path.startswith("/api/") for _, path, _, _ in server.requests)  # refused before any send
