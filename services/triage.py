@@ -17,6 +17,7 @@ from services.triage_rules import (
     CUES,
     ENGLISH_WORDS,
     FOREIGN_WORDS,
+    INFO_QUESTIONS,
     ORDINALS,
     QUESTION_STARTERS,
     SARCASM_EMOJI,
@@ -43,6 +44,14 @@ MAX_CHARS = 5_000
 _SPAM_WORDS = next(index for index, cue in enumerate(CUES) if cue.code == "_spam_word")
 _NOISE_WEIGHT = -0.9  # own posts, reposts, bots, spam: urgency falls to a tenth at most
 _QUESTION_WEIGHT = 0.05
+_RESOLVED_WEIGHT = -0.6  # praise of a problem already solved: urgency falls to 40% at most
+_NEGATIVE_TONE_WEIGHT = 0.2
+# Complaint families that a plain question may contain without complaining ("what happens to my
+# credit when I switch supplier?", "can I pause my package while I'm travelling for 3 months?").
+_SOFT_IN_QUESTIONS = frozenset({"waiting", "churn", "cancelled", "billing", "refund", "deadline"})
+# Complaint evidence that clear praise outweighs: "why is everyone talking about your new phone? looks nice".
+_OUTWEIGHED_BY_PRAISE = frozenset({"pointed_question"})
+_PRAISE_ABOVE = 0.25
 _ESCALATED_WEIGHT = 0.25
 _SHOUT_WEIGHT = 0.12
 _EXCLAIM_WEIGHT = 0.1
@@ -117,6 +126,8 @@ _EXCLAIM = re.compile(r"!!|\?!|!\?")
 _QUESTION = re.compile(r"[?？](?!\S)|¿")
 _MONEY = re.compile(r"[$€£]\s?\d|\d\s?[$€£]|\b(?:usd|eur|gbp)\b", re.IGNORECASE)
 _SARCASM_TAG = re.compile(r"(?:^|\s)/s\s*$")
+_LEADING_MENTIONS = re.compile(r"^(?:[@.][\w.@-]+[,:]?\s+)+")
+_INFO_QUESTION = re.compile(r"(?:" + "|".join(INFO_QUESTIONS) + r")\b")
 _NUMBER = re.compile(r"(\d+)(?:st|nd|rd|th|e|\.)?")
 _VAGUE_COUNT = frozenset(
     "several multiple many countless numerous umpteenth nth zoveelste ennesima enesima enieme mehrfach "
@@ -147,8 +158,9 @@ def _fold(text: str) -> str:
 def _expand(phrase: str) -> list[str]:
     """Split a leading ``(?:a|b)rest`` into ``arest`` and ``brest`` so each starts with a letter.
 
-    The matcher dispatches on a phrase's first letter, which is what makes it fast; a phrase
-    that starts with a group it cannot split is still matched, only more slowly.
+    An optional leading group ``(?:a|b)?rest`` also gives ``rest``.  The matcher dispatches on
+    a phrase's first character, which is what makes it fast; a phrase that starts with a group
+    it cannot split is still matched, only more slowly.
     """
     if not phrase.startswith("(?:"):
         return [phrase]
@@ -165,9 +177,13 @@ def _expand(phrase: str) -> list[str]:
             break
         i += 1
     rest = phrase[i + 1 :]
-    if depth or rest[:1] in ("?", "*", "+", "{"):
+    branches = phrase[3:i].split("|")
+    if not depth and rest[:1] == "?" and rest[1:2] not in ("", "?", "+"):
+        branches.append("")
+        rest = rest[1:]
+    elif depth or rest[:1] in ("?", "*", "+", "{"):
         return [phrase]
-    return [branch + rest for branch in phrase[3:i].split("|")]
+    return [expanded for branch in branches for expanded in _expand(branch + rest)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +193,18 @@ class _Matcher:
 
 
 def _first_letter(phrase: str) -> str | None:
+    if phrase.startswith("\\d+"):
+        return "\\d"  # "\d+th time": dispatched on any digit
     if len(phrase) > 1 and phrase[1] in "?*+{":
         return None
     first = phrase[0]
     return first if first.isalnum() else None
+
+
+def _branch(first: str, rests: list[str]) -> str:
+    if first == "\\d":
+        return f"\\d(?:{'|'.join(rests)})"
+    return f"{re.escape(first)}(?:{'|'.join(rests)})"
 
 
 @functools.cache
@@ -188,7 +212,7 @@ def _matcher() -> _Matcher:
     """Compile every cue phrase into one pattern (once, on first use).
 
     The pattern is a zero-width lookahead tried at each word start, so phrases that overlap
-    all count.  Phrases are grouped by first letter: the regex engine then skips a whole
+    all count.  Phrases are grouped by first letter (or digit): the regex engine then skips a whole
     group with one character comparison, which makes one pass ~10x faster than one search per
     cue.  Each phrase ends in an empty named group that says which phrase matched and where
     it ends.
@@ -205,8 +229,9 @@ def _matcher() -> _Matcher:
                 if first is None:
                     slow.append(f"{alternative}(?!\\w)(?P<{name}>)")
                 else:
-                    buckets.setdefault(first, []).append(f"{alternative[1:]}(?!\\w)(?P<{name}>)")
-    branches = [f"{re.escape(first)}(?:{'|'.join(rest)})" for first, rest in buckets.items()]
+                    rest = "\\d*" + alternative[3:] if first == "\\d" else alternative[1:]
+                    buckets.setdefault(first, []).append(f"{rest}(?!\\w)(?P<{name}>)")
+    branches = [_branch(first, rests) for first, rests in buckets.items()]
     return _Matcher(re.compile(r"\b(?=" + "|".join([*branches, *slow]) + ")"), cue_of)
 
 
@@ -311,8 +336,8 @@ def _contact_number(phrase: str) -> tuple[int, bool]:
 
 
 def _repeat_weight(contact: int) -> float:
-    """Saturating in the number of contacts: 2nd 0.22, 3rd 0.35, 4th 0.43, ... up to 0.55."""
-    return 0.55 * (1.0 - 0.6 ** max(0, contact - 1))
+    """Saturating in the number of contacts: 2nd 0.33, 3rd 0.49, 4th 0.57, ... up to 0.65."""
+    return 0.65 * (1.0 - 0.5 ** max(0, contact - 1))
 
 
 def _is_english(lang: str | None, folded: str) -> bool:
@@ -400,12 +425,24 @@ class Triage:
 
         matched: list[Cue] = [CUES[index] for index in hits.cues]
         codes = {cue.code for cue in matched}
-        complaint = any(cue.strong for cue in matched if not cue.code.startswith("_") and cue.code != "spam")
         sarcasm = "sarcasm" in codes or any(e in text for e in SARCASM_EMOJI) or bool(_SARCASM_TAG.search(text))
+        # A plain question ("can I...?", "do you...?") may name a topic without complaining about it.
+        info_question = (
+            not sarcasm and "?" in text and bool(_INFO_QUESTION.match(_LEADING_MENTIONS.sub("", folded, count=1)))
+        )
+        complaint = any(
+            cue.strong
+            for cue in matched
+            if not cue.code.startswith("_")
+            and cue.code != "spam"
+            and not (info_question and cue.code in _SOFT_IN_QUESTIONS)
+        )
+        # Thanks for a problem already solved ("caught a fraudulent payment before I noticed").
+        resolved = "_resolved" in codes and not sarcasm and "anger" not in codes
 
         # Topic and complaint cues: one reason per code, the heaviest phrase family wins.
         for cue in matched:
-            if cue.code in ("spam", "anger", "repeat_contact") or cue.code.startswith("_"):
+            if cue.code in ("spam", "anger", "repeat_contact", "deadline") or cue.code.startswith("_"):
                 continue
             reasons.add(cue.code, cue.label, cue.weight)
         if sarcasm:
@@ -415,11 +452,14 @@ class Triage:
         # Sentiment: TextBlob for English, the cue lexicons for every language.
         tone = 0.0
         for index, cue in enumerate(CUES):
-            if index in hits.cues and cue.tone:
+            if index in hits.cues and cue.tone and not (info_question and cue.code in _SOFT_IN_QUESTIONS):
                 if cue.code in ("_negative", "_positive"):
                     tone += cue.tone * hits.phrases[index]
                 elif cue.code != "sarcasm":
                     tone += cue.tone
+        outweighable_tone = sum(
+            cue.tone for index, cue in enumerate(CUES) if index in hits.cues and cue.code in _OUTWEIGHED_BY_PRAISE
+        )
         # The heaviest tone of a code counts once ("charged twice" and "bill" are one billing).
         tone -= _double_counted_tone(hits)
         if sarcasm:
@@ -430,9 +470,20 @@ class Triage:
             polarity = _polarity(text)
             if sarcasm and polarity > 0:
                 polarity = -polarity  # "great, another outage": the praise is the complaint
+            if info_question:
+                polarity *= 0.2  # "do you offer green tariffs?": TextBlob's "green" is no complaint
             sentiment = _clamp(0.6 * polarity + tone, -1.0, 1.0) if tone_cues else polarity
         else:
             sentiment = tone
+        if complaint and not sarcasm and sentiment - outweighable_tone > _PRAISE_ABOVE:
+            strong_codes = {cue.code for cue in matched if cue.strong and not cue.code.startswith("_")}
+            if strong_codes <= _OUTWEIGHED_BY_PRAISE:
+                complaint = False
+                sentiment -= outweighable_tone
+        if resolved and complaint and sentiment > -0.3:
+            # The praise wins: the complaint cues name what was fixed.
+            complaint = False
+            sentiment = max(sentiment, 0.1)
 
         # Anger: swearing always; shouting and "!!" only when the post is not plainly happy.
         anger = 0.0
@@ -453,14 +504,23 @@ class Triage:
         negative = sentiment < _NEGATIVE_BELOW or complaint
 
         if sentiment < _NEGATIVE_BELOW:
-            reasons.add("negative_tone", "negative tone", 0.3 * min(1.0, -sentiment))
+            reasons.add("negative_tone", "negative tone", _NEGATIVE_TONE_WEIGHT * min(1.0, -sentiment))
         elif sentiment > _POSITIVE_ABOVE:
             reasons.add("positive_tone", "positive tone", -0.3 * min(1.0, sentiment))
+        if resolved and not negative:
+            reasons.add("resolved", "already sorted", _RESOLVED_WEIGHT)
+        if negative:
+            # A deadline makes a complaint more pressing; on anything else it is just a date.
+            for cue in matched:
+                if cue.code == "deadline":
+                    reasons.add(cue.code, cue.label, cue.weight)
 
         self._add_repeat(item, folded, hits, reasons)
         self._add_context(item, text, folded, reasons)
 
         spam = self._is_spam(text, hits, codes)
+        if spam and not complaint:
+            negative = False  # a giveaway's "limited offer" is not a customer's complaint
         noise = False
         for flag, code, label in (
             (item.is_own, "own_post", "own post"),
@@ -512,7 +572,7 @@ class Triage:
                 reasons.add("waiting", _waited(hours), weight, specific=True)
         followers = item.author_followers
         if followers is not None and followers >= _LARGE_AUDIENCE:
-            weight = min(0.5, 0.15 + 0.1 * math.log10(followers / _LARGE_AUDIENCE))
+            weight = min(0.5, 0.2 + 0.15 * math.log10(followers / _LARGE_AUDIENCE))
             reasons.add("large_audience", f"large audience ({_compact(followers)})", weight)
         if item.thread_length >= 4:
             weight = min(0.3, 0.05 * (item.thread_length - 2))

@@ -135,6 +135,56 @@ def test_sarcasm_cues(text: str) -> None:
     assert result.negative
 
 
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("why has my direct debit gone up by £15?", "pointed_question"),
+        ("you said the engineer would come on Monday. that was last Monday", "broken_promise"),
+        ("tracking says delivered, there's no parcel on my doorstep", "delivery"),
+        ("the app does nothing when I press pay", "problem"),
+    ],
+)
+def test_complaints_stated_as_facts_or_questions_are_negative(text: str, code: str) -> None:
+    result = score_text(text)
+    assert result.negative
+    assert code in codes(result)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("there's a strong smell of gas coming from the meter cupboard", "safety"),
+        ("we're stuck at the airport, the desk is closed and nobody is answering", "stranded"),
+        ("my card has been blocked and I can't pay for my shopping", "hardship"),
+        ("i didn't make these payments, someone has my card details", "fraud"),
+        ("two direct debits taken this month, my account's overdrawn", "billing"),
+    ],
+)
+def test_complaints_with_something_at_stake_are_urgent(text: str, code: str) -> None:
+    result = score_text(text)
+    assert result.urgent
+    assert code in codes(result)
+
+
+def test_thanks_for_a_problem_already_solved_is_praise() -> None:
+    result = score_text("Thanks for spotting the suspicious payment and blocking my card before I noticed, brilliant")
+    assert not result.negative
+    assert not result.urgent
+    assert reason(result, "resolved").label == "already sorted"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "do you offer a discount if I switch supplier?",
+        "that new tariff is sick, signed up straight away",
+        "work from home and earn $400 a day, link in bio",
+    ],
+)
+def test_plain_questions_slang_praise_and_spam_are_not_complaints(text: str) -> None:
+    assert not score_text(text).negative
+
+
 # --- Other languages ---------------------------------------------------------------------------
 
 
