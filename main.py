@@ -179,7 +179,7 @@ async def run_command(args: argparse.Namespace, core: object) -> int:
         return c.export(core, fmt=args.format, out=out)
     if cmd == "import":
         with _open_input(args.jsonl) as fh:
-            return c.import_jsonl(core, fh, out, err)
+            return c.import_jsonl(core, fh, out, err, size=os.fstat(fh.fileno()).st_size)
     if cmd == "mark":
         return await c.set_status(core, ids=args.posts, status=args.status, out=out)
     if cmd == "demo":

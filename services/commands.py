@@ -147,9 +147,11 @@ async def outbox_drain(core: Parley, *, seconds: float | None, out: IO[str], err
     """``outbox drain``: send until nothing is left (exit 0) or the timeout passes (exit 1)."""
     deadline = time.monotonic() + seconds if seconds is not None else None
     sent = 0
+    reason: str | None = None  # the last stop (offline...): later passes may find nothing due and say nothing
     while True:
         report = await core.drain_outbox()
         sent += len(report.sent)
+        reason = report.error or reason
         if report.pending == 0:
             out.write(f"{sent} sent; nothing left to send\n")
             return 0
@@ -157,7 +159,7 @@ async def outbox_drain(core: Parley, *, seconds: float | None, out: IO[str], err
         if deadline is not None and now >= deadline:
             err.write(
                 f"{report.pending} repl{'y' if report.pending == 1 else 'ies'} still to send"
-                f"{': ' + report.error if report.error else ''}\n"
+                f"{': ' + reason if reason else ''}\n"
             )
             out.write(f"{sent} sent\n")
             return 1
@@ -258,9 +260,10 @@ def export(core: Parley, *, fmt: str, out: IO[str]) -> int:
     return 0
 
 
-def import_jsonl(core: Parley, stream: IO[str], out: IO[str], err: IO[str]) -> int:
-    """``import --jsonl FILE``."""
-    new, skipped, errors = core.import_lines(stream)
+def import_jsonl(core: Parley, stream: IO[str], out: IO[str], err: IO[str], *, size: int | None = None) -> int:
+    """``import --jsonl FILE`` (``size`` in bytes, when known, decides whether to use every core)."""
+    # An exported line is a few hundred bytes; the estimate only chooses between one and all cores.
+    new, skipped, errors = core.import_lines(stream, expected=size // 300 if size is not None else None)
     for e in errors[:20]:
         err.write(f"{e}\n")
     if len(errors) > 20:

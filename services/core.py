@@ -16,14 +16,15 @@ from sqlmodel import col, select
 from services import settings as settings_mod
 from services.changes import Changes
 from services.errors import InvalidInput, NotFound
+from services.importer import Importer
 from services.networks import bluesky, demo, mastodon
-from services.networks.base import RemoteAuthor, RemotePost
+from services.networks.base import RemoteAuthor
 from services.networks.registry import NetworkRegistry
 from services.outbox import PENDING, DrainReport, Outbox, OutboxRow
 from services.secrets import Secret, account_key
 from services.store import posts as store
 from services.store.db import Database
-from services.store.models import KIND_OWN_REPLY, STATUSES, Account, Author, Post, SyncCursor
+from services.store.models import STATUSES, Account, Author, Post, SyncCursor
 from services.store.posts import PageKey, PostRow, TimelineFilter
 from services.store.types import utcnow
 from services.sync import SyncReport, SyncService
@@ -377,80 +378,20 @@ class Parley:
             yield from rows
             after = ids[-1]
 
-    def import_lines(self, lines: Iterable[str], batch: int = 2000) -> tuple[int, int, list[str]]:
-        """Import JSON lines (``export --format jsonl`` or another archive); returns (new, skipped, errors)."""
-        new = skipped = 0
-        errors: list[str] = []
-        pending: list[tuple[str, str, RemotePost]] = []
+    def import_lines(
+        self, lines: Iterable[str], *, expected: int | None = None, workers: int | None = None
+    ) -> tuple[int, int, list[str]]:
+        """Import JSON lines (an export or another archive), each post triaged; returns (new, skipped, errors).
 
-        def flush() -> None:
-            nonlocal new, skipped
-            groups: dict[tuple[str, str], list[RemotePost]] = {}
-            for network, handle, post in pending:
-                groups.setdefault((network, handle), []).append(post)
-            for (network, handle), posts in groups.items():
-                target = self._import_account(network, handle)
-                with self.db.session() as s:
-                    ids = store.ingest(s, target, posts, self.triage(), self.clock())
-                new += len(ids)
-                skipped += len(posts) - len(ids)
-            pending.clear()
-
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                pending.append(_parse_import_line(line))
-            except (ValueError, KeyError, TypeError) as exc:
-                errors.append(f"line {n}: {exc}")
-                continue
-            if len(pending) >= batch:
-                flush()
-        flush()
-        return new, skipped, errors
-
-    def _import_account(self, network: str, handle: str) -> Account:
-        with self.db.session() as s:
-            found = s.exec(
-                select(Account).where(col(Account.network) == network, col(Account.handle) == handle)
-            ).first()
-            if found is None:
-                found = Account(network=network, handle=handle, server_url="import://", enabled=False)
-                s.add(found)
-                s.flush()
-            return found
+        Large imports triage in worker processes on every core while this one stores.
+        """
+        result = Importer(self.db, self.triage(), self.clock, workers).run(lines, expected=expected)
+        return result.new, result.skipped, list(result.errors)
 
     async def aclose(self) -> None:
         """Close connectors and the database."""
         await self.networks.aclose()
         self.db.close()
-
-
-def _parse_import_line(line: str) -> tuple[str, str, RemotePost]:
-    data = json.loads(line)
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    for key in ("network", "remote_id", "author", "text", "created_at"):
-        if key not in data or data[key] in (None, ""):
-            raise KeyError(f"missing {key!r}")
-    created = datetime.fromisoformat(str(data["created_at"]).replace("Z", "+00:00"))
-    if created.tzinfo is None:
-        raise ValueError("created_at has no time zone")
-    author = str(data["author"])
-    network = str(data["network"])
-    kind = str(data.get("kind") or "mention")
-    post = RemotePost(
-        remote_id=str(data["remote_id"]),
-        author=RemoteAuthor(remote_id=author, handle=author, name=str(data.get("author_name") or "")),
-        text=str(data["text"]),
-        created_at=created,
-        conversation_key=str(data.get("conversation") or data["remote_id"]),
-        url=data.get("url"),
-        lang=data.get("lang"),
-        kind=kind if kind in ("mention", "comment", "dm", KIND_OWN_REPLY) else "mention",
-        raw={},
-    )
-    return network, str(data.get("account") or f"{network} import"), post
 
 
 __all__ = ["PENDING", "AccountRow", "Author", "Parley"]

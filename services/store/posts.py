@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from services.networks.base import RemoteAuthor, RemotePost
 from services.store.models import KIND_OWN_REPLY, Account, Author, OutboxItem, Post
 from services.store.search import fts5_query, index_posts, match_clause
-from services.triage import Reason, Triage, TriageInput
+from services.triage import Reason, Score, Triage, TriageInput
 
 #: How far back "repeat contact" looks.
 REPEAT_WINDOW = timedelta(days=7)
@@ -179,19 +179,35 @@ def upsert_authors(session: Session, network: str, authors: Iterable[RemoteAutho
     return ids
 
 
-def ingest(
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """New posts of one account with everything triage needs, not yet scored or stored."""
+
+    account: Account
+    posts: tuple[RemotePost, ...]
+    author_ids: dict[str, int]
+    inputs: tuple[TriageInput, ...]
+    answered: tuple[bool, ...]
+
+
+def prepare(
     session: Session,
     account: Account,
     posts: Sequence[RemotePost],
-    triage: Triage,
     now: datetime,
-) -> list[int]:
-    """Store new posts of ``account`` (re-fetched ones are skipped), each triaged; returns new ids."""
+    carry: Sequence[Prepared] = (),
+) -> Prepared | None:
+    """Drop posts already stored, upsert their authors and build their triage inputs.
+
+    ``carry`` holds batches prepared earlier but not stored yet (a bulk import scores one batch in
+    worker processes while it prepares the next): they count for repeat contacts and thread sizes,
+    but, not being scored yet, not as "earlier urgent post" of their thread.
+    """
     assert account.id is not None
     if not posts:
-        return []
+        return None
     remote_ids = list({p.remote_id for p in posts})
-    known: set[str] = set()
+    known: set[str] = {p.remote_id for c in carry if c.account.id == account.id for p in c.posts}
     for start in range(0, len(remote_ids), 500):
         chunk = remote_ids[start : start + 500]
         known.update(
@@ -207,14 +223,23 @@ def ingest(
         if p.remote_id not in known:
             fresh.setdefault(p.remote_id, p)
     if not fresh:
-        return []
+        return None
     new = list(fresh.values())
     author_ids = upsert_authors(session, account.network, (p.author for p in new))
     context = _TriageContext.load(session, account, new, author_ids)
-    inputs = [context.input_for(p, author_ids[p.author.remote_id], now, account) for p in new]
-    scores = triage.score_many(inputs)
+    for c in carry:
+        context.include(c)
+    inputs = tuple(context.input_for(p, author_ids[p.author.remote_id], now, account) for p in new)
+    answered = tuple(context.answered_later(p) for p in new)
+    return Prepared(account, tuple(new), author_ids, inputs, answered)
+
+
+def store_scored(session: Session, prepared: Prepared, scores: Sequence[Score], now: datetime) -> list[int]:
+    """Insert prepared posts with their scores (a concurrent insert of the same post is skipped)."""
+    account = prepared.account
+    assert account.id is not None
     rows = []
-    for p, score in zip(new, scores, strict=True):
+    for p, score, answered in zip(prepared.posts, scores, prepared.answered, strict=True):
         rows.append(
             {
                 "account_id": account.id,
@@ -222,7 +247,7 @@ def ingest(
                 "remote_id": p.remote_id,
                 "conversation_key": p.conversation_key,
                 "parent_remote_id": p.parent_remote_id,
-                "author_id": author_ids[p.author.remote_id],
+                "author_id": prepared.author_ids[p.author.remote_id],
                 "text": p.text,
                 "url": p.url,
                 "lang": p.lang,
@@ -236,7 +261,7 @@ def ingest(
                 "reasons": reasons_to_json(score.reasons),
                 "scored_at": now,
                 "status": "done" if p.kind == KIND_OWN_REPLY else "new",
-                "answered": context.answered_later(p),
+                "answered": answered,
                 "raw": json.dumps(dict(p.raw), default=str)[:200_000],
                 "snoozed_until": None,
                 "assignee": None,
@@ -248,10 +273,24 @@ def ingest(
         result = session.execute(stmt.returning(col(Post.id)), rows[start : start + 500])
         new_ids.extend(int(r) for r in result.scalars())
     index_posts(session, new_ids)
-    own = [p for p in new if p.kind == KIND_OWN_REPLY]
+    own = [p for p in prepared.posts if p.kind == KIND_OWN_REPLY]
     if own:
         mark_answered(session, account.id, own)
     return sorted(new_ids)
+
+
+def ingest(
+    session: Session,
+    account: Account,
+    posts: Sequence[RemotePost],
+    triage: Triage,
+    now: datetime,
+) -> list[int]:
+    """Store new posts of ``account`` (re-fetched ones are skipped), each triaged; returns new ids."""
+    prepared = prepare(session, account, posts, now)
+    if prepared is None:
+        return []
+    return store_scored(session, prepared, triage.score_many(prepared.inputs), now)
 
 
 def mark_answered(session: Session, account_id: int, replies: Iterable[RemotePost]) -> None:
@@ -277,12 +316,13 @@ class _TriageContext:
     thread_sizes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     thread_urgent: set[str] = field(default_factory=set)
     replies_at: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+    account_id: int | None = None
 
     @classmethod
     def load(
         cls, session: Session, account: Account, new: Sequence[RemotePost], author_ids: dict[str, int]
     ) -> _TriageContext:
-        ctx = cls()
+        ctx = cls(account_id=account.id)
         since = min(p.created_at for p in new) - REPEAT_WINDOW
         authors = sorted({author_ids[p.author.remote_id] for p in new})
         for start in range(0, len(authors), 500):
@@ -310,6 +350,16 @@ class _TriageContext:
             if p.kind == KIND_OWN_REPLY:
                 ctx.replies_at[p.conversation_key].append(p.created_at)
         return ctx
+
+    def include(self, batch: Prepared) -> None:
+        """Count a batch that is prepared but not stored yet, as if it were stored."""
+        if batch.account.id != self.account_id:
+            return
+        for p in batch.posts:
+            self.author_times[batch.author_ids[p.author.remote_id]].append(p.created_at)
+            self.thread_sizes[p.conversation_key] += 1
+            if p.kind == KIND_OWN_REPLY:
+                self.replies_at[p.conversation_key].append(p.created_at)
 
     def answered_later(self, post: RemotePost) -> bool:
         return post.kind != KIND_OWN_REPLY and any(
