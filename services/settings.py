@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,9 @@ from sqlmodel import Session, select
 
 from services.errors import InvalidInput
 from services.store.models import Setting
+
+#: How a setting's type is named in an error message.
+_KIND_WORDS: dict[type, str] = {int: "a whole number", float: "a number", str: "text"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +34,9 @@ class Option:
         try:
             coerced = kind(value)
         except (TypeError, ValueError):
-            raise InvalidInput(f"{self.title} must be a {kind.__name__}, not {value!r}.") from None
+            raise InvalidInput(f"{self.title} must be {_KIND_WORDS.get(kind, 'a value')}, not {value!r}.") from None
+        if isinstance(coerced, float) and not math.isfinite(coerced):
+            raise InvalidInput(f"{self.title} must be a number, not {value!r}.")
         if self.choices and coerced not in self.choices:
             raise InvalidInput(f"{self.title} must be one of: {', '.join(self.choices)}.")
         if self.minimum is not None and coerced < self.minimum:

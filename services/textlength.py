@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import regex
-from twitter_text import parse_tweet  # type: ignore[import-untyped]
 
 _GRAPHEME = regex.compile(r"\X")
-_URL = regex.compile(r"https?://[^\s<>\"']+", regex.IGNORECASE)
 # A Mastodon mention counts only its @username part: the @domain is dropped.
 _REMOTE_MENTION = regex.compile(r"(@[\w.]+)@[\w.-]+\w", regex.UNICODE)
 
@@ -21,7 +19,14 @@ def graphemes(text: str) -> int:
 
 def mastodon_length(text: str) -> int:
     """Mastodon's count: graphemes, each URL as 23, remote mentions without their domain."""
-    text = _URL.sub("x" * MASTODON_URL_CHARS, text)
+    # Imported here: twitter-text takes ~0.5 s to import, which every CLI command would pay.
+    from twitter_text.extract_urls import extract_urls_with_indices  # type: ignore[import-untyped]
+
+    # Mastodon finds URLs with the twitter-text extractor (protocol required), which leaves trailing
+    # punctuation ("see https://x.org/a.") outside the URL: that full stop counts.
+    for url in reversed(extract_urls_with_indices(text, extract_urls_without_protocol=False)):
+        start, end = url["indices"]
+        text = text[:start] + "x" * MASTODON_URL_CHARS + text[end:]
     text = _REMOTE_MENTION.sub(r"\1", text)
     return graphemes(text)
 
@@ -33,4 +38,6 @@ def bluesky_length(text: str) -> int:
 
 def x_length(text: str) -> int:
     """X's weighted length (URLs 23, CJK and emoji 2), as the official twitter-text rules count it."""
+    from twitter_text import parse_tweet  # type: ignore[import-untyped]  # (imported on first use)
+
     return int(parse_tweet(text).weightedLength)

@@ -127,9 +127,7 @@ def clocked_core(data_dir: Path, clock: Callable[[], datetime], *, speed: float 
     return core
 
 
-def attach_world(
-    registry: Any, data_dir: Path, clock: Callable[[], datetime], *, speed: float = 1.0
-) -> demo.DemoWorld:
+def attach_world(registry: Any, data_dir: Path, clock: Callable[[], datetime], *, speed: float = 1.0) -> demo.DemoWorld:
     """Give a network registry a demo world that follows ``clock`` (before its first use)."""
     world = demo.DemoWorld(data_dir / "demo-network.sqlite", clock=clock, speed=speed, latency=0)
     registry._demo_world = world  # the registry builds one lazily; tests need the clock in it
