@@ -63,10 +63,10 @@ def test_parallel_import_matches_the_sequential_one(tmp_path: Path) -> None:
         a, b = snapshot(one), snapshot(two)
         assert len(a) == len(data) == len(b)
         # Posts still being scored in the workers cannot yet count as "earlier urgent post" of their
-        # thread; every other part of every score is the same.
+        # thread (one batch in flight, seen from the next two); every other part of every score is the same.
         differ = {k for k in a if a[k] != b[k]}
         assert all("escalated_thread" in a[k][4] + b[k][4] for k in differ)
-        assert len(differ) <= BATCH
+        assert len(differ) <= 2 * BATCH
         # Context crossed batches: the same author keeps counting as a repeat contact late in the file.
         assert "repeat contact" in a[f"r{len(data) - 1}"][4]
         # Importing again adds nothing, on either path.
