@@ -130,8 +130,16 @@ async def run_command(args: argparse.Namespace, core: object) -> int:
             core.add_demo_accounts()
             return await c.accounts_list(core, as_json=False, out=out)
         if args.network == "mastodon":
-            if not args.instance or not args.token_stdin:
-                raise InvalidInput("Give --instance URL and pipe the access token in with --token-stdin.")
+            if not args.instance:
+                raise InvalidInput(
+                    "Give --instance URL (and pipe an access token in with --token-stdin, or leave that out "
+                    "to sign in in a browser)."
+                )
+            if not args.token_stdin:
+                # Sign in in a browser: the authorize address goes out, the code the server shows comes in.
+                return await c.accounts_sign_in_mastodon(
+                    core, instance=args.instance, read_code=sys.stdin.readline, out=out, err=err
+                )
             # Tokens come from stdin only: arguments show up in `ps` and in shell history.
             if sys.stdin.isatty():  # typed by hand: do not echo it to the screen
                 import getpass

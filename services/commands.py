@@ -6,7 +6,7 @@ import asyncio
 import csv
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from services.core import Parley
@@ -47,12 +47,15 @@ def _when(row: PostRow) -> str:
 
 async def accounts_list(core: Parley, *, as_json: bool, out: IO[str]) -> int:
     """``accounts list``."""
+    # Blocking keyring reads (Bluesky session expiry): off the loop.
+    health = {h.account_id: h for h in await asyncio.to_thread(core.health)}
     for a in core.accounts():
+        h = health.get(a.id)
         if as_json:
-            _emit(out, a.to_json())
+            _emit(out, {**a.to_json(), **(h.to_json() if h else {})})
         else:
             last = a.last_sync_at.strftime("%Y-%m-%d %H:%M") if a.last_sync_at else "never"
-            problem = f"  ({a.last_error})" if a.last_error else ""
+            problem = f"  ({h.headline})" if h and h.headline else f"  ({a.last_error})" if a.last_error else ""
             out.write(f"{a.id:>3}  {a.label:<22} {a.handle:<28} last sync {last}{problem}\n")
     return 0
 
@@ -60,6 +63,26 @@ async def accounts_list(core: Parley, *, as_json: bool, out: IO[str]) -> int:
 async def accounts_add_mastodon(core: Parley, *, instance: str, token: str, out: IO[str]) -> int:
     """``accounts add mastodon --instance URL --token-stdin`` (the token is the first line of stdin)."""
     row = await core.add_mastodon_account(instance, token.strip())
+    out.write(f"{row.id:>3}  {row.label:<22} {row.handle:<28} added (replies up to {row.char_limit} characters)\n")
+    return 0
+
+
+async def accounts_sign_in_mastodon(
+    core: Parley, *, instance: str, read_code: Callable[[], str], out: IO[str], err: IO[str]
+) -> int:
+    """``accounts add mastodon --instance URL`` without ``--token-stdin``: approve in a browser, paste the code."""
+    async with core.mastodon_sign_in(instance, loopback=False) as sign_in:
+        url = await sign_in.start()
+        out.write(f"Open this address in a browser, approve Parley, then paste the code it shows:\n{url}\n")
+        out.flush()
+        err.write("Code: ")
+        err.flush()
+        code = (await asyncio.to_thread(read_code)).strip()
+        if not code:
+            raise InvalidInput(
+                "No code was pasted; run the command again to sign in, or pipe an access token in with --token-stdin."
+            )
+        row = await sign_in.finish(code)
     out.write(f"{row.id:>3}  {row.label:<22} {row.handle:<28} added (replies up to {row.char_limit} characters)\n")
     return 0
 
@@ -134,7 +157,7 @@ async def reply(core: Parley, *, post_id: int | None, text: str | None, batch: I
 
 async def outbox_list(core: Parley, *, as_json: bool, out: IO[str]) -> int:
     """``outbox list``."""
-    for r in core.outbox_rows():
+    for r in core.outbox.rows(limit=None):  # every item, not the panel's newest 500
         if as_json:
             _emit(out, r.to_json())
         else:

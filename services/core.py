@@ -9,14 +9,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
+from services import health as health_mod
 from services import settings as settings_mod
 from services.changes import Changes
 from services.errors import InvalidInput, NotFound
 from services.importer import Importer
+from services.mastodon_auth import MastodonSignIn
 from services.networks import bluesky, demo, mastodon
 from services.networks.base import RemoteAuthor
 from services.networks.registry import NetworkRegistry
@@ -29,6 +31,9 @@ from services.store.posts import PageKey, PostRow, TimelineFilter
 from services.store.types import utcnow
 from services.sync import SyncReport, SyncService
 from services.triage import Triage
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,11 @@ class AccountRow:
     last_error: str | None
     last_error_kind: str | None
     char_limit: int | None
+
+    @property
+    def needs_sign_in(self) -> bool:
+        """Whether the network refused the account's credentials (the GUI shows "sign in again")."""
+        return self.last_error_kind == "signed_out"
 
     def to_json(self) -> dict[str, Any]:
         """One ``accounts list --json`` line."""
@@ -129,7 +139,13 @@ class Parley:
                 ids.append(found.id)
         return ids
 
-    async def add_mastodon_account(self, instance: str, token: str | Secret) -> AccountRow:
+    def mastodon_sign_in(self, instance: str, **options: Any) -> MastodonSignIn:
+        """A browser sign-in to a Mastodon instance that adds the account when finished (see ``MastodonSignIn``)."""
+        return MastodonSignIn(instance, self.data_dir, core=self, **options)
+
+    async def add_mastodon_account(
+        self, instance: str, token: str | Secret, *, client: httpx.AsyncClient | None = None
+    ) -> AccountRow:
         """Check a Mastodon access token against its server, keep it in the keyring, and add the account.
 
         Adding an account that exists already replaces its token (the way to recover from a revoked one).
@@ -146,7 +162,7 @@ class Parley:
         store = self.networks.secrets
         # Fail before talking to the server when the token could not be kept anyway.
         await asyncio.to_thread(store.check)
-        net = mastodon.MastodonNetwork(base_url, secret)
+        net = mastodon.MastodonNetwork(base_url, secret, client=client)
         try:
             me = await net.verify()
         finally:
@@ -251,6 +267,21 @@ class Parley:
                 )
             )
         return out
+
+    def health(self) -> list[health_mod.AccountHealth]:
+        """Every account's health: last sync, last error, sign-in state, rate budget, unusual silence.
+
+        Blocking (it reads Bluesky sessions from the keyring): call it off the GUI thread.
+        """
+        return health_mod.collect(self.db, self.networks, self.clock())
+
+    async def stream_account(self, account_id: int, on_new: Callable[[Changes], Any] | None = None) -> None:
+        """Follow one account live until cancelled (see ``SyncService.stream_account``)."""
+        with self.db.session() as s:
+            account = s.get(Account, account_id)
+        if account is None:
+            raise NotFound(f"There is no account {account_id}.")
+        await self.sync.stream_account(account, on_new)
 
     def has_accounts(self) -> bool:
         """Whether any account exists (else the GUI shows the welcome screen)."""

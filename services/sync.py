@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from services.changes import Changes
-from services.errors import NetworkError, ParleyError
-from services.networks.base import RemotePost
+from services.errors import AuthExpired, InvalidInput, NetworkError, ParleyError
+from services.networks.base import Network, RemotePost
 from services.networks.registry import NetworkRegistry
 from services.store.db import Database
 from services.store.models import Account, SyncCursor
 from services.store.posts import ingest, rescore_open, wake_snoozed
 from services.store.types import utcnow
+from services.streaming import IDLE_TIMEOUT, Backoff, StreamingNetwork, stream_mentions
 from services.triage import Triage
 
 log = logging.getLogger(__name__)
@@ -103,19 +107,86 @@ class SyncService:
         new_ids: list[int] = []
         try:
             network = self.networks.get(account)
-            cursor = await self.db.run(self._cursor, account.id)
-            for _ in range(MAX_PAGES):
-                page = await network.fetch_mentions(cursor)
-                new_ids += await self.db.run(self._store, account, list(page.posts), page.cursor)
-                cursor = page.cursor
-                if not page.more:
-                    break
+            await self._fetch_new(account, network, new_ids)
         except ParleyError as exc:
             if not isinstance(exc, NetworkError):
                 log.warning("sync of %s: %s", account.handle, exc)
             await self.db.run(self._fail, account, exc)
             return new_ids, AccountProblem(account.id, account.handle, exc.kind, str(exc))
         return new_ids, None
+
+    async def _fetch_new(self, account: Account, network: Network, new_ids: list[int]) -> None:
+        """Page from the stored cursor until caught up, storing as it goes (ids land in ``new_ids`` even on error)."""
+        assert account.id is not None
+        cursor = await self.db.run(self._cursor, account.id)
+        for _ in range(MAX_PAGES):
+            page = await network.fetch_mentions(cursor)
+            new_ids += await self.db.run(self._store, account, list(page.posts), page.cursor)
+            cursor = page.cursor
+            if not page.more:
+                break
+
+    def supports_streaming(self, account: Account) -> bool:
+        """Whether the account's network can hold a live connection (else it is only polled)."""
+        try:
+            return isinstance(self.networks.get(account), StreamingNetwork)
+        except ParleyError:
+            return False
+
+    async def stream_account(
+        self,
+        account: Account,
+        on_new: Callable[[Changes], Awaitable[Any] | Any] | None = None,
+        *,
+        backoff: Backoff | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        """Keep one account live until cancelled: mentions are stored as they stream in, triaged like polled ones.
+
+        On every (re)connect the REST backfill runs from the stored cursor first (the same path as
+        ``sync_account``), so nothing said while disconnected is skipped; a post that comes both ways is
+        stored once. Each batch of new posts is reported to ``on_new`` (a function or a coroutine function).
+        Keep the periodic ``sync_once`` running beside it: polling stays the safety net, and it is cheap
+        because both paths share the cursor and skip what is stored.
+
+        Raises:
+            AuthExpired: The token was refused (recorded on the account: the GUI asks to sign in again).
+            Rejected: The server offers no stream: keep polling this account.
+            InvalidInput: The account's network cannot stream at all.
+        """
+        assert account.id is not None
+        network = self.networks.get(account)
+        if not isinstance(network, StreamingNetwork):
+            raise InvalidInput(f"{account.handle} cannot be followed live; its mentions are polled.")
+        account_ids = frozenset({account.id})
+
+        async def report(ids: list[int]) -> None:
+            if ids and on_new is not None:
+                result = on_new(Changes(new_posts=frozenset(ids), accounts=account_ids))
+                if inspect.isawaitable(result):
+                    await result
+
+        async def backfill() -> None:
+            new_ids: list[int] = []
+            try:
+                await self._fetch_new(account, network, new_ids)
+            except ParleyError as exc:
+                await self.db.run(self._fail, account, exc)
+                raise
+            finally:
+                await report(new_ids)
+
+        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        posts = stream_mentions(network, on_connect=backfill, backoff=backoff, idle_timeout=idle_timeout, **extra)
+        try:
+            async with contextlib.aclosing(posts):
+                async for post in posts:
+                    # No cursor move: only the backfill, which reads every page in order, may advance it.
+                    await report(await self.db.run(self._store, account, [post], None))
+        except AuthExpired as exc:
+            await self.db.run(self._fail, account, exc)
+            raise
 
     async def sync_once(self) -> SyncReport:
         """One pass over every enabled account."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
+import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
@@ -32,6 +34,7 @@ from services.networks.base import (
     SentReply,
 )
 from services.secrets import Secret
+from services.streaming import IDLE_TIMEOUT, parse_sse
 from services.textlength import graphemes, mastodon_length
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,8 @@ PAGE_SIZE = 40
 #: How many of our own recent statuses a reconcile reads back when the thread view does not show it.
 RECONCILE_PAGES = 3
 TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=10.0)
+#: The server-sent-events stream of the token's notifications (needs read:notifications).
+STREAM_PATH = "/api/v1/streaming/user/notification"
 USER_AGENT = "Parley/0.1 (social customer care)"
 
 #: Visibilities from the widest to the narrowest.
@@ -175,6 +180,7 @@ class MastodonNetwork:
         self._max_chars = max_characters
         self._url_chars = DEFAULT_URL_CHARS
         self._instance_loaded = False
+        self._streaming_url: str | None = None
         self._rate: RateLimitState | None = None
         self._roots: dict[str, str] = {}
         self.clock = clock
@@ -330,6 +336,10 @@ class MastodonNetwork:
             domain = info.get("domain") or info.get("uri")
             if isinstance(domain, str) and domain and "/" not in domain:
                 self.domain = domain
+            # The streaming API may live on another host (v2: configuration.urls.streaming, v1: urls.streaming_api).
+            urls = (info.get("configuration") or {}).get("urls") or info.get("urls") or {}
+            if isinstance(urls, dict):
+                self._streaming_url = streaming_base(urls.get("streaming") or urls.get("streaming_api"), self.base_url)
         self._instance_loaded = True
 
     async def _me(self) -> str:
@@ -485,6 +495,86 @@ class MastodonNetwork:
         posts.sort(key=lambda p: (p.created_at, id_key(p.remote_id)))
         return tuple(posts)
 
+    # -- streaming ---------------------------------------------------------------------------------
+
+    async def streaming_url(self) -> str:
+        """Where the streaming API lives: the instance's ``configuration.urls.streaming``, else the API host."""
+        await self.load_instance()
+        return self._streaming_url or self.base_url
+
+    @contextlib.asynccontextmanager
+    async def notification_stream(
+        self, idle_timeout: float = IDLE_TIMEOUT
+    ) -> AsyncIterator[AsyncGenerator[Mapping[str, Any], None]]:
+        """One server-sent-events connection to the account's notifications; no reconnecting (the caller decides).
+
+        Entering returns once the server has accepted the stream, so a backfill run then leaves no gap.
+        Iterating yields the JSON of each ``notification`` event; it ends when the server ends the stream,
+        and raises ``Offline`` when the connection breaks or stays silent (not even a heartbeat) for
+        ``idle_timeout`` seconds.
+
+        Raises:
+            AuthExpired: The token was refused.
+            Rejected: The server has no stream here (404) or answered something else than an event stream.
+            Offline: The streaming host cannot be reached.
+        """
+        url = (await self.streaming_url()) + STREAM_PATH
+        host = urlsplit(url).netloc
+        headers = {
+            "User-Agent": USER_AGENT,
+            "Accept": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "Authorization": await self._auth(),
+        }
+        # The read timeout is the silence we tolerate: heartbeats keep a healthy stream well inside it.
+        timeout = httpx.Timeout(connect=10.0, read=idle_timeout, write=10.0, pool=10.0)
+        try:
+            request = self._client.build_request("GET", url, headers=headers, timeout=timeout)
+            response = await self._client.send(request, stream=True)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise Rejected(f"{url} is not a usable streaming address ({_describe(exc)}).") from None
+        except httpx.TransportError as exc:
+            raise Offline(f"The live connection to {host} could not be opened ({_describe(exc)}).") from None
+        try:
+            if not response.is_success:
+                try:
+                    await response.aread()
+                except httpx.TransportError:
+                    raise Offline(f"The live connection to {host} broke ({response.status_code}).") from None
+                self._raise_for(response, sending=False)
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                raise Rejected(f"{host} did not answer with an event stream; its mentions are polled instead.")
+            yield self._notification_events(response, host)
+        finally:
+            await response.aclose()
+
+    async def _notification_events(
+        self, response: httpx.Response, host: str
+    ) -> AsyncGenerator[Mapping[str, Any], None]:
+        try:
+            async for event in parse_sse(response.aiter_lines()):
+                if event.event != "notification":
+                    continue
+                try:
+                    note = json.loads(event.data)
+                except ValueError:
+                    log.warning("a streamed notification from %s was not JSON; skipped", host)
+                    continue
+                if isinstance(note, dict) and note.get("id"):
+                    yield note
+        except httpx.TransportError as exc:
+            # A read timeout (silence), a reset, or a chunked body cut off mid-way: all "reconnect".
+            raise Offline(f"The live connection to {host} broke ({_describe(exc)}).") from None
+
+    async def mention_from_notification(self, note: Mapping[str, Any]) -> RemotePost | None:
+        """The mention a streamed notification carries, built as ``fetch_mentions`` builds it (None otherwise)."""
+        status = note.get("status")
+        if note.get("type") != "mention" or not isinstance(status, dict) or not status.get("id"):
+            return None
+        await self._me()
+        root = await self._root_of(status, [1])
+        return self._post(status, root, notification_id=str(note.get("id") or ""))
+
     # -- replying ----------------------------------------------------------------------------------
 
     def freeze_reply(self, target: ReplyTarget, text: str, client_key: str) -> dict[str, Any]:
@@ -593,6 +683,23 @@ def _mentions(text: str, acct: str) -> bool:
     """Whether ``text`` already addresses ``acct`` (the full @user@domain, not a bare @user)."""
     pattern = r"(?<![\w@])@" + re.escape(acct) + r"(?![\w@.-]*\w)"
     return re.search(pattern, text, re.IGNORECASE) is not None
+
+
+def streaming_base(value: Any, base_url: str) -> str:
+    """The http(s) base of the streaming API from ``wss://host`` (or ``ws://`` for this machine), else the API host.
+
+    The token is sent there, so the same rule as for the server applies: https, or plain http only for 127.0.0.1.
+    """
+    if not isinstance(value, str) or "://" not in value:
+        return base_url
+    scheme, _, rest = value.strip().partition("://")
+    web = {"wss": "https", "ws": "http", "https": "https", "http": "http"}.get(scheme.lower())
+    if web is None:
+        return base_url
+    try:
+        return normalise_url(f"{web}://{rest}")
+    except InvalidInput:
+        return base_url
 
 
 def _link_param(response: httpx.Response, rel: str, name: str) -> str | None:

@@ -68,6 +68,10 @@ class NetworkRegistry:
         self._cache[account.id] = net
         return net
 
+    def cached(self, account_id: int) -> Network | None:
+        """The connector of an account if one was built (without building one: no side effects)."""
+        return self._cache.get(account_id)
+
     def forget(self, account_id: int) -> None:
         """Drop the cached connector of one account (its credentials changed); it is rebuilt on next use."""
         net = self._cache.pop(account_id, None)

@@ -134,8 +134,11 @@ def test_an_unreachable_server_is_a_plain_error(tmp_path: Path) -> None:
 
 
 def test_token_only_from_stdin_and_no_keyring_means_stop(server: FakeMastodon, tmp_path: Path) -> None:
-    missing = cli(tmp_path, "accounts", "add", "mastodon", "--instance", server.url)
+    # Without --token-stdin the browser sign-in starts; with nothing pasted it stops in one sentence.
+    missing = cli(tmp_path, "accounts", "add", "mastodon", "--instance", server.url, stdin="")
     assert missing.returncode == 1 and "--token-stdin" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    server.requests.clear()  # that sign-in registered Parley; what follows must send nothing
     refused = cli(
         tmp_path,
         "accounts",
@@ -150,3 +153,38 @@ def test_token_only_from_stdin_and_no_keyring_means_stop(server: FakeMastodon, t
     assert refused.returncode == 1
     assert "PARLEY_INSECURE_FILE_SECRETS=1" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     assert not any(path.startswith("/api/") for _, path, _, _ in server.requests)  # refused before any send
+
+
+def test_browser_sign_in_prints_the_address_and_takes_the_pasted_code(server: FakeMastodon, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    env.update({"PYTHONUTF8": "1", "NO_PROXY": "*", "PARLEY_INSECURE_FILE_SECRETS": "1"})
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    command = ["accounts", "add", "mastodon", "--instance", server.url]  # no --token-stdin
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "--data-dir", str(data), *command],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        url = ""
+        while "/oauth/authorize?" not in url:
+            url = proc.stdout.readline()
+            assert url, "the address never came"
+        code = server.approve(url.strip())  # the person approves in the browser and copies the code
+        out, err = proc.communicate(code + "\n", timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "@acme@fake.social" in out and "added" in out
+    stored = (data / "secrets-INSECURE.json").read_text(encoding="utf-8")
+    assert server.issued_tokens[-1] in stored
+    (account,) = lines(cli(data, "accounts", "list", "--json").stdout)
+    assert account["handle"] == "@acme@fake.social" and account["needs_sign_in"] is False

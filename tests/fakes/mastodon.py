@@ -25,6 +25,21 @@ Use it as an ``httpx.MockTransport`` (``fake.transport()``) or as a real HTTP se
 
     python -m tests.fakes.mastodon --port 8080 --state /tmp/masto.json [--ignore-idempotency] [--seed 5]
 
+OAuth (``content/en/methods/{apps,oauth}.md``, ``content/en/spec/oauth.md``): ``POST /api/v1/apps`` (form or JSON;
+``redirect_uris`` as an array, or one string with several URIs separated by newlines as before 4.3),
+``GET /.well-known/oauth-authorization-server`` (404 with ``oauth_metadata = False``, like servers before 4.3, which
+also ignore the PKCE parameters), ``GET /oauth/authorize`` (an HTML page; add ``_fake_approve=1`` to approve at
+once: a 302 to ``redirect_uri?code=...&state=...``, or for ``urn:ietf:wg:oauth:2.0:oob`` a page showing the code
+in ``<code id="code">``; ``_fake_deny=1`` redirects with ``error=access_denied``; ``_fake_account=USER`` signs in
+as another local account) and ``POST /oauth/token`` (``authorization_code`` only; client_secret_post or basic;
+``code_verifier`` checked against the S256 challenge; codes are single-use and live 10 minutes).
+
+Streaming (``content/en/methods/streaming.md``, served over real HTTP only): ``GET /api/v1/streaming/user/notification``
+and ``GET /api/v1/streaming/user`` answer ``text/event-stream`` in chunks: ``event: notification`` / ``data: <JSON>``
+for every new notification of the token's account, ``:thump`` heartbeats every ``stream_heartbeat`` seconds;
+``heartbeat()``, ``push_raw(text)``, ``drop_streams()`` (the connection breaks) and ``end_streams()`` (a clean end)
+drive it. ``configuration.urls.streaming`` in ``/api/v2/instance`` is ``streaming_url`` or the server itself.
+
 Test-only endpoints (no token, no rate limit): ``GET /_fake/posted``, ``GET /_fake/attempts``,
 ``GET /_fake/statuses?account=ACCT``, ``POST /_fake/mention`` ``{"author", "text", "in_reply_to"}``,
 ``POST /_fake/config`` ``{"honour_idempotency", "rate_limit", "rate_window", "post_delay"}``.
@@ -33,13 +48,18 @@ Test-only endpoints (no token, no rate limit): ``GET /_fake/posted``, ``GET /_fa
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import email.utils
+import hashlib
+import hmac
 import html
 import http.server
 import json
 import os
+import queue
 import re
+import secrets
 import signal
 import sys
 import threading
@@ -91,9 +111,42 @@ class Answer:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: A body that is not JSON (an HTML page), sent as it is.
+    raw: bytes | None = None
 
     def encoded(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
         return b"" if self.body is None else json.dumps(self.body).encode()
+
+
+OOB = "urn:ietf:wg:oauth:2.0:oob"
+CODE_TTL = 600.0
+_STREAM_PATHS = ("/api/v1/streaming/user/notification", "/api/v1/streaming/user")
+#: Queue markers: break the connection, or end the response cleanly.
+_DROP = object()
+_END = object()
+
+
+@dataclass
+class _Stream:
+    """One open server-sent-events connection."""
+
+    recipient: str
+    host: str
+    path: str
+    queue: queue.Queue[Any] = field(default_factory=queue.Queue)
+
+
+def _s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+
+
+def _page(title: str, text: str, extra: str = "") -> bytes:
+    return (
+        f"<!doctype html><html><head><title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>{extra}</body></html>"
+    ).encode()
 
 
 def _iso(at: datetime) -> str:
@@ -173,6 +226,17 @@ class FakeMastodon:
         self._in_flight: set[str] = set()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: OAuth apps by client_id (with their secret), issued codes, and every token handed out.
+        self.apps: dict[str, dict[str, Any]] = {}
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.issued_tokens: list[str] = []
+        #: False imitates servers before 4.3: no discovery document, PKCE parameters ignored.
+        self.oauth_metadata = True
+        #: ``configuration.urls.streaming`` (None: this server itself, as ws:// or wss://).
+        self.streaming_url: str | None = None
+        self.stream_heartbeat = 15.0
+        self._streams: list[_Stream] = []
+        self.stream_connects = 0
         self.brand_id = ""
         if self.state_path and self.state_path.exists():
             self._load()
@@ -401,6 +465,7 @@ class FakeMastodon:
         }
         self._next_notification += 1
         self.notifications.append(note)
+        self._publish(note)
         return note
 
     def _find_account(self, username: str, domain: str | None) -> str | None:
@@ -621,7 +686,11 @@ class FakeMastodon:
         if path.startswith("/_fake/"):
             return self._admin(method, path, query, body)
         if path in ("/api/v2/instance", "/api/v1/instance"):
-            return Answer(200, self._instance(v1=path.endswith("v1/instance")))
+            return Answer(200, self._instance(v1=path.endswith("v1/instance"), base=base))
+        if path in ("/api/v1/apps", "/oauth/authorize", "/oauth/token", "/.well-known/oauth-authorization-server"):
+            return self._oauth(method, path, query, headers, body, base)
+        if path == "/api/v1/streaming/health":
+            return Answer(200, headers={"Content-Type": "text/plain; charset=utf-8"}, raw=b"OK")
         with self.lock:
             auth = headers.get("authorization", "")
             token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
@@ -679,7 +748,13 @@ class FakeMastodon:
                 return self._account_statuses(m.group(1), me, query, base, path)
         return not_found
 
-    def _instance(self, *, v1: bool) -> dict[str, Any]:
+    def _instance(self, *, v1: bool, base: str = "") -> dict[str, Any]:
+        if self.streaming_url:
+            streaming = self.streaming_url
+        elif base.startswith("http://"):
+            streaming = "ws://" + base[len("http://") :]
+        else:
+            streaming = f"wss://{self.domain}"
         statuses = {
             "max_characters": self.max_characters,
             "max_media_attachments": 4,
@@ -690,6 +765,7 @@ class FakeMastodon:
                 "uri": self.domain,
                 "title": "Fake Social",
                 "version": "4.3.0",
+                "urls": {"streaming_api": streaming},
                 "configuration": {"statuses": statuses},
             }
         return {
@@ -700,7 +776,7 @@ class FakeMastodon:
             "description": "A fake Mastodon server for tests",
             "languages": ["en"],
             "configuration": {
-                "urls": {"streaming": f"wss://{self.domain}"},
+                "urls": {"streaming": streaming},
                 "accounts": {"max_featured_tags": 10, "max_pinned_statuses": 5},
                 "statuses": statuses,
             },
@@ -940,6 +1016,334 @@ class FakeMastodon:
             return Answer(200, {"ok": True})
         return Answer(404, {"error": "Record not found"})
 
+    # -- OAuth ----------------------------------------------------------------------------------------
+
+    def _oauth(
+        self, method: str, path: str, query: list[tuple[str, str]], headers: Mapping[str, str], body: bytes, base: str
+    ) -> Answer:
+        if path == "/.well-known/oauth-authorization-server" and method == "GET":
+            if not self.oauth_metadata:
+                return Answer(404, {"error": "Not Found"})
+            return Answer(200, self._oauth_metadata(base))
+        if path == "/api/v1/apps" and method == "POST":
+            return self._register_app(headers, body)
+        if path == "/oauth/authorize" and method == "GET":
+            return self._authorize(dict(query))
+        if path == "/oauth/token" and method == "POST":
+            return self._token(headers, body)
+        return Answer(404, {"error": "Record not found"})
+
+    def _oauth_metadata(self, base: str) -> dict[str, Any]:
+        return {
+            "issuer": base + "/",
+            "service_documentation": "https://docs.joinmastodon.org/",
+            "authorization_endpoint": base + "/oauth/authorize",
+            "token_endpoint": base + "/oauth/token",
+            "app_registration_endpoint": base + "/api/v1/apps",
+            "revocation_endpoint": base + "/oauth/revoke",
+            "scopes_supported": [
+                "read",
+                "write",
+                "read:accounts",
+                "read:notifications",
+                "read:statuses",
+                "write:statuses",
+                "write:media",
+                "profile",
+            ],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "grant_types_supported": ["authorization_code", "client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        }
+
+    @staticmethod
+    def _params(headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
+        """Form or JSON parameters (``name[]`` form fields become lists)."""
+        try:
+            if "json" in headers.get("content-type", ""):
+                data = json.loads(body or b"{}")
+                return data if isinstance(data, dict) else None
+            out: dict[str, Any] = {}
+            for k, v in parse_qsl(body.decode("utf-8"), keep_blank_values=True):
+                if k.endswith("[]"):
+                    out.setdefault(k[:-2], []).append(v)
+                else:
+                    out[k] = v
+            return out
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def _register_app(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        params = self._params(headers, body)
+        if params is None:
+            return Answer(400, {"error": "Bad request"})
+        uris_in = params.get("redirect_uris")
+        if isinstance(uris_in, list) and not self.oauth_metadata:
+            uris_in = None  # before 4.3 only a string was permitted: an array arrived as nothing
+        if isinstance(uris_in, list):
+            uris = [str(u).strip() for u in uris_in if str(u).strip()]
+        else:
+            uris = str(uris_in or "").split()
+        name = str(params.get("client_name") or "")
+        if not name:
+            return Answer(422, {"error": "Validation failed: Name can't be blank"})
+        if not uris:
+            return Answer(422, {"error": "Validation failed: Redirect URI can't be blank"})
+        for uri in uris:
+            parts = urlsplit(uri)
+            forbidden = not parts.scheme or parts.scheme in ("data", "javascript", "vbscript") or parts.fragment
+            if uri != OOB and forbidden:
+                return Answer(422, {"error": "Validation failed: Redirect URI must be an absolute URI."})
+        scopes = str(params.get("scopes") or "read").split()
+        with self.lock:
+            app_id = str(len(self.apps) + 1)
+            client_id, client_secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+            app = {
+                "id": app_id,
+                "name": name,
+                "website": params.get("website") or None,
+                "scopes": scopes,
+                "redirect_uris": uris,
+                "client_id": client_id,
+                "client_secret": client_secret,
+            }
+            self.apps[client_id] = app
+        answer = {
+            "id": app_id,
+            "name": name,
+            "website": app["website"],
+            "scopes": scopes,
+            "redirect_uri": "\n".join(uris),
+            "redirect_uris": uris,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "client_secret_expires_at": 0,
+        }
+        return Answer(200, answer)
+
+    def _authorize(self, q: Mapping[str, str]) -> Answer:
+        html_type = {"Content-Type": "text/html; charset=utf-8"}
+        with self.lock:
+            app = self.apps.get(q.get("client_id", ""))
+        redirect = q.get("redirect_uri", "")
+        if app is None or q.get("response_type") != "code" or redirect not in app["redirect_uris"]:
+            # Doorkeeper shows an error page and never redirects to an unregistered address.
+            text = "Client authentication failed due to unknown client, or the redirect URI is not registered."
+            return Answer(400, headers=html_type, raw=_page("An error has occurred", text))
+        state = q.get("state")
+        scope = q.get("scope", "read").replace("+", " ").split()
+
+        def back(**values: str) -> Answer:
+            if state is not None:
+                values["state"] = state
+            sep = "&" if "?" in redirect else "?"
+            return Answer(302, headers={"Location": redirect + sep + urlencode(values)}, raw=b"")
+
+        if not set(scope) <= set(app["scopes"]):
+            return back(error="invalid_scope", error_description="The requested scope is invalid.")
+        challenge = q.get("code_challenge") if self.oauth_metadata else None
+        if challenge and q.get("code_challenge_method") != "S256":
+            return back(error="invalid_request", error_description="Only S256 is supported.")
+        if q.get("_fake_deny"):
+            return back(error="access_denied", error_description="The resource owner denied the request.")
+        if not q.get("_fake_approve"):
+            form = f"<form method=post><button>Authorize {html.escape(app['name'])}</button></form>"
+            return Answer(200, headers=html_type, raw=_page("Authorization required", app["name"], form))
+        with self.lock:
+            who = self._find_account(q["_fake_account"], None) if q.get("_fake_account") else self.brand_id
+            code = secrets.token_urlsafe(32)
+            self.codes[code] = {
+                "client_id": app["client_id"],
+                "redirect_uri": redirect,
+                "challenge": challenge,
+                "scope": " ".join(scope),
+                "account": who,
+                "at": self._now().timestamp(),
+                "used": False,
+            }
+        if redirect == OOB:
+            shown = f'<input type="text" readonly value="{code}"><code id="code">{code}</code>'
+            return Answer(200, headers=html_type, raw=_page("Authorization code", "Copy this code.", shown))
+        return back(code=code)
+
+    def _token(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        params = self._params(headers, body)
+        if params is None:
+            return Answer(400, {"error": "invalid_request"})
+        client_id, client_secret = str(params.get("client_id") or ""), str(params.get("client_secret") or "")
+        basic = headers.get("authorization", "")
+        if basic.lower().startswith("basic "):
+            with contextlib.suppress(ValueError):
+                client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+        invalid_grant = Answer(
+            400,
+            {
+                "error": "invalid_grant",
+                "error_description": "The provided authorization grant is invalid, expired, revoked, does not match "
+                "the redirection URI used in the authorization request, or was issued to another client.",
+            },
+        )
+        with self.lock:
+            app = self.apps.get(client_id)
+            if app is None or not hmac.compare_digest(app["client_secret"], client_secret):
+                return Answer(
+                    401,
+                    {
+                        "error": "invalid_client",
+                        "error_description": "Client authentication failed due to unknown client, no client "
+                        "authentication included, or unsupported authentication method.",
+                    },
+                )
+            if params.get("grant_type") != "authorization_code":
+                return Answer(400, {"error": "unsupported_grant_type"})
+            grant = self.codes.get(str(params.get("code") or ""))
+            if (
+                grant is None
+                or grant["used"]
+                or grant["client_id"] != client_id
+                or grant["redirect_uri"] != params.get("redirect_uri")
+                or self._now().timestamp() - grant["at"] > CODE_TTL
+            ):
+                return invalid_grant
+            if grant["challenge"]:
+                verifier = str(params.get("code_verifier") or "")
+                if not verifier or not hmac.compare_digest(_s256(verifier), grant["challenge"]):
+                    return invalid_grant
+            grant["used"] = True
+            token = secrets.token_urlsafe(32)
+            self.tokens[token] = grant["account"]
+            self.issued_tokens.append(token)
+            self._save()
+        return Answer(
+            200,
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "scope": grant["scope"],
+                "created_at": int(self._now().timestamp()),
+            },
+        )
+
+    def approve(self, authorize_url: str, *, account: str | None = None, deny: bool = False) -> str:
+        """Approve an authorize URL as the signed-in user would; returns the redirect (or the oob code)."""
+        extra = {"_fake_deny" if deny else "_fake_approve": "1"}
+        if account:
+            extra["_fake_account"] = account
+        sep = "&" if "?" in authorize_url else "?"
+        answer = self.handle("GET", authorize_url + sep + urlencode(extra), {}, b"")
+        if answer.status == 302:
+            return answer.headers["Location"]
+        found = re.search(rb'<code id="code">([^<]+)</code>', answer.raw or b"")
+        if answer.status != 200 or found is None:
+            raise AssertionError(f"the fake refused the authorization ({answer.status})")
+        return found.group(1).decode()
+
+    # -- streaming ------------------------------------------------------------------------------------
+
+    def _publish(self, note: Mapping[str, Any]) -> None:
+        """Hand a new notification to the open streams of its recipient."""
+        if not self._streams:
+            return
+        frame = "event: notification\ndata: " + json.dumps(self._notification_json(note)) + "\n\n"
+        for stream in list(self._streams):
+            if stream.recipient == note["recipient_id"]:
+                stream.queue.put(frame)
+
+    def heartbeat(self) -> None:
+        """Send a ``:thump`` comment on every open stream now."""
+        self.push_raw(":thump\n")
+
+    def push_raw(self, text: str) -> None:
+        """Write raw event-stream text to every open stream."""
+        with self.lock:
+            for stream in self._streams:
+                stream.queue.put(text)
+
+    def drop_streams(self) -> None:
+        """Break every open stream (no clean end), like a restart of the streaming server."""
+        with self.lock:
+            for stream in self._streams:
+                stream.queue.put(_DROP)
+
+    def end_streams(self) -> None:
+        """End every open stream cleanly (the last chunk is sent)."""
+        with self.lock:
+            for stream in self._streams:
+                stream.queue.put(_END)
+
+    @property
+    def open_streams(self) -> list[_Stream]:
+        """The streams connected now."""
+        with self.lock:
+            return list(self._streams)
+
+    def wait_for_streams(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Block until ``count`` streams are open (or fail the test)."""
+        deadline = time.monotonic() + timeout
+        while len(self.open_streams) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.open_streams)} streams open, wanted {count}")
+            time.sleep(0.01)
+
+    def _serve_stream(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        parts = urlsplit(handler.path)
+        auth = headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        with self.lock:
+            self.requests.append(("GET", parts.path, parse_qsl(parts.query), None))
+            me = self.tokens.get(token)
+            fault = self._take_fault("GET", parts.path)
+        if me is None or (fault is not None and fault.exc is None):
+            answer = self._fault_answer(fault) if me is not None and fault is not None else None
+            status = answer.status if answer else 401
+            data = json.dumps(answer.body if answer else {"error": "Error: Missing access token"}).encode()
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json; charset=utf-8")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+            return
+        if fault is not None:  # an injected transport failure: close without an answer
+            handler.close_connection = True
+            return
+        stream = _Stream(recipient=me, host=headers.get("host", ""), path=parts.path)
+        with self.lock:
+            self._streams.append(stream)
+            self.stream_connects += 1
+        handler.close_connection = True
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "text/event-stream")
+            handler.send_header("Cache-Control", "private, no-store")
+            handler.send_header("Transfer-Encoding", "chunked")
+            handler.end_headers()
+            handler.wfile.flush()
+            while True:
+                try:
+                    item = stream.queue.get(timeout=self.stream_heartbeat)
+                except queue.Empty:
+                    item = ":thump\n"
+                if item is _DROP:
+                    with contextlib.suppress(OSError):
+                        handler.connection.shutdown(2)
+                    return
+                if item is _END:
+                    handler.wfile.write(b"0\r\n\r\n")
+                    handler.wfile.flush()
+                    return
+                data = str(item).encode()
+                handler.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+                handler.wfile.flush()
+        except OSError:
+            pass  # the client went away
+        finally:
+            with self.lock:
+                if stream in self._streams:
+                    self._streams.remove(stream)
+
     # -- transports -----------------------------------------------------------------------------------
 
     def transport(self) -> httpx.MockTransport:
@@ -975,6 +1379,9 @@ class FakeMastodon:
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
+                if self.command == "GET" and urlsplit(self.path).path.rstrip("/") in _STREAM_PATHS:
+                    fake._serve_stream(self)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 url = f"http://{self.headers.get('Host', '127.0.0.1')}{self.path}"
@@ -1001,7 +1408,10 @@ class FakeMastodon:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-mastodon", daemon=True)
+        # A short poll interval: stop() (and so every test that serves the fake) waits for it.
+        self._thread = threading.Thread(
+            target=lambda: server.serve_forever(poll_interval=0.05), name="fake-mastodon", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -1014,6 +1424,7 @@ class FakeMastodon:
 
     def stop(self) -> None:
         """Stop serving."""
+        self.drop_streams()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
