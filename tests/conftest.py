@@ -18,6 +18,19 @@ MINI_COMMUNITY = DATA / "mini_community.json"
 
 
 @pytest.fixture(autouse=True)
+def _no_system_keyring() -> Iterator[None]:
+    """No keyring unless a test sets one: every KeyringBackend subclass a test defines would
+    otherwise be a candidate for keyring's default choice, picked by import order."""
+    import keyring
+    from keyring.backends import fail
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(before)
+
+
+@pytest.fixture(autouse=True)
 def _demo_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The small written community, no simulated latency, no faults, online."""
     monkeypatch.setenv("PARLEY_DEMO_DATASET", str(MINI_COMMUNITY))
