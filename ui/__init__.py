@@ -1,0 +1,1 @@
+"""Widgets, windows, dialogs, delegates and the theme: everything a person sees."""

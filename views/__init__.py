@@ -1,0 +1,1 @@
+"""Qt view-models and item models: QtCore and QtGui only, never QtWidgets."""
