@@ -19,8 +19,13 @@ run: $(STAMP)
 	@$(PY) -m ui.qtcheck
 	$(PY) main.py --demo --data-dir $(DEMO_DIR)
 
+# A real window on a virtual screen (Qt's xcb plugin under Xvfb); offscreen where Xvfb is missing.
 screenshot: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) main.py --demo --data-dir $$(mktemp -d) --screenshot resources/screenshot.png
+	@if command -v xvfb-run >/dev/null; then \
+	  xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) main.py --demo --data-dir $$(mktemp -d) --screenshot resources/screenshot.png; \
+	else \
+	  QT_QPA_PLATFORM=offscreen $(PY) main.py --demo --data-dir $$(mktemp -d) --screenshot resources/screenshot.png; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
