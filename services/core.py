@@ -379,8 +379,20 @@ class Parley:
 
     async def queue_reply(self, post_id: int, text: str) -> OutboxRow:
         """Queue a reply (stored before any send)."""
+        await self.db.run(self._check_can_reply, post_id)
         operator = str(self._settings.get("operator") or "") or None
         return await self.db.run(self.outbox.queue, post_id, text, operator)
+
+    def _check_can_reply(self, post_id: int) -> None:
+        """Refuse a reply that could never be sent: its post came from an archive, not a connected account."""
+        with self.db.session() as s:
+            post = s.get(Post, post_id)
+            account = s.get(Account, post.account_id) if post is not None else None
+        if account is not None and (not account.enabled or account.server_url.startswith("import://")):
+            raise InvalidInput(
+                f"Post {post_id} was imported from an archive and {account.handle} is not a connected account, "
+                "so Parley cannot reply to it."
+            )
 
     async def drain_outbox(self) -> DrainReport:
         """Send every due reply once."""

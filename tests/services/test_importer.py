@@ -87,3 +87,20 @@ def test_bad_lines_are_reported_and_the_rest_imported(tmp_path: Path) -> None:
         assert len(errors) == 3 and all(e.startswith("line ") for e in errors)
     finally:
         core.db.close()
+
+
+def test_a_reply_to_an_imported_post_is_refused_in_plain_words(tmp_path: Path) -> None:
+    import asyncio
+
+    import pytest
+
+    from services.errors import InvalidInput
+
+    core = open_core(tmp_path / "d")
+    try:
+        core.import_lines(lines(1), workers=1)
+        with pytest.raises(InvalidInput, match="imported from an archive"):
+            asyncio.run(core.queue_reply(1, "Sorry about that"))
+        assert core.outbox_rows() == []
+    finally:
+        core.db.close()
