@@ -32,8 +32,10 @@ from ui import theme
 from ui.conversation import ConversationPane
 from ui.delegates import PostDelegate, SidebarDelegate
 from ui.dialogs import SHORTCUTS, HelpDialog, SettingsDialog
+from ui.health_panel import HealthPanel
 from ui.icons import icon
 from ui.outbox_panel import OutboxPanel
+from ui.sign_in import BlueskySignInDialog, MastodonSignInDialog
 from ui.welcome import WelcomePage
 from ui.widgets import Banner, StatusDot, ToggleSwitch
 from views.formatting import ago, count_words, plural
@@ -70,6 +72,8 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(QSize(980, 600))
         self.help_dialog: HelpDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
+        self.sign_in_dialog: MastodonSignInDialog | BlueskySignInDialog | None = None
+        self.health_panel: HealthPanel | None = None
         self._scope_key = "all"
         self._theme = str(vm.settings.get("theme", "system"))
         self._sized = False
@@ -152,6 +156,15 @@ class MainWindow(QMainWindow):
         self.demo_action.setCheckable(True)
         self.demo_action.setChecked(True)
         self.demo_action.toggled.connect(self._demo_toggled)
+        self.add_mastodon_action = QAction("Add Mastodon account…", self)
+        self.add_mastodon_action.setObjectName("action_add_mastodon")
+        self.add_mastodon_action.triggered.connect(lambda: self.open_mastodon_sign_in())
+        self.add_bluesky_action = QAction("Add Bluesky account…", self)
+        self.add_bluesky_action.setObjectName("action_add_bluesky")
+        self.add_bluesky_action.triggered.connect(lambda: self.open_bluesky_sign_in())
+        self.health_action = QAction("Account health…", self)
+        self.health_action.setObjectName("action_account_health")
+        self.health_action.triggered.connect(self.open_health)
 
     def action(self, name: str) -> QAction:
         """One of the window's actions by its ``SHORTCUTS`` name."""
@@ -178,6 +191,11 @@ class MainWindow(QMainWindow):
         network = bar.addMenu("&Network")
         network.addAction(a["sync"])
         network.addAction(self.demo_action)
+        self.accounts_menu = bar.addMenu("&Accounts")
+        self.accounts_menu.addAction(self.add_mastodon_action)
+        self.accounts_menu.addAction(self.add_bluesky_action)
+        self.accounts_menu.addSeparator()
+        self.accounts_menu.addAction(self.health_action)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(a["help"])
 
@@ -242,6 +260,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget(central)
         self.welcome = WelcomePage(str(self.vm.core.data_dir), self.stack)
         self.welcome.demo_requested.connect(self.vm.add_demo_accounts)
+        self.welcome.sign_in_requested.connect(self.open_sign_in)
         self.stack.addWidget(self.welcome)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self.stack)
@@ -461,11 +480,16 @@ class MainWindow(QMainWindow):
 
     def _show_banner(self, kind: str, message: str) -> None:
         action, label = "", ""
+        tip = ""
         if kind == "offline" and self.vm.has_demo and self.vm.demo_offline:
             action, label = "go_online", "Go online"
         elif kind in ("offline", "error"):
             action, label = "retry", "Retry now"
+        elif kind == "signed_out":
+            action, label = "sign_in", "Sign in again"
+            tip = "<br>".join(f"<b>{s.handle}</b>: {s.reason}" for s in self.vm.signed_out_accounts() if s.reason)
         self.banner.show_message(kind, message, action, label)
+        self.banner.setToolTip(tip)
 
     def _banner_action(self, action: str) -> None:
         if action == "go_online":
@@ -473,6 +497,8 @@ class MainWindow(QMainWindow):
             self.vm.set_demo_offline(False)
         elif action == "retry":
             self.vm.sync_now()
+        elif action == "sign_in":
+            self.sign_in_again()
 
     def _demo_toggled(self, online: bool) -> None:
         self.demo_switch.blockSignals(True)
@@ -543,11 +569,15 @@ class MainWindow(QMainWindow):
         for view in (self.timeline, self.sidebar):
             view.viewport().update()
         self.outbox_panel.table.viewport().update()
+        for dialog in (self.health_panel, self.sign_in_dialog):
+            if dialog is not None:
+                dialog.restyle()
         self.update()
 
     def _banner_button(self) -> tuple[str, str]:
         b = self.banner.button
-        return ("go_online" if b.text() == "Go online" else "retry", b.text()) if b.isVisible() else ("", "")
+        actions = {"Go online": "go_online", "Sign in again": "sign_in"}
+        return (actions.get(b.text(), "retry"), b.text()) if b.isVisible() else ("", "")
 
     def _changed(self, changes: Changes) -> None:
         if changes.new_posts or changes.updated_posts:
@@ -740,6 +770,63 @@ class MainWindow(QMainWindow):
     def _settings_closed(self, _result: int) -> None:
         self.settings_dialog = None
 
+    def open_sign_in(self, network: str) -> None:
+        """Add an account of ``network`` ("mastodon" or "bluesky")."""
+        if network == "bluesky":
+            self.open_bluesky_sign_in()
+        else:
+            self.open_mastodon_sign_in()
+
+    def open_mastodon_sign_in(self, instance: str = "", handle: str = "") -> MastodonSignInDialog:
+        """The Mastodon sign-in (pre-filled to sign ``handle`` on ``instance`` in again), opened with ``open()``."""
+        dialog = MastodonSignInDialog(self.vm.accounts_vm.mastodon_flow(), self, instance=instance, handle=handle)
+        self._show_sign_in(dialog)
+        return dialog
+
+    def open_bluesky_sign_in(self, pds: str = "", handle: str = "") -> BlueskySignInDialog:
+        """The Bluesky sign-in (pre-filled to sign ``handle`` on ``pds`` in again), opened with ``open()``."""
+        flow = self.vm.accounts_vm.bluesky_flow()
+        dialog = BlueskySignInDialog(flow, self, pds=pds, handle=handle, again=bool(handle))
+        self._show_sign_in(dialog)
+        return dialog
+
+    def _show_sign_in(self, dialog: MastodonSignInDialog | BlueskySignInDialog) -> None:
+        old = self.sign_in_dialog
+        if old is not None:
+            old.reject()  # one sign-in at a time
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.finished.connect(lambda _result, d=dialog: self._sign_in_closed(d))
+        self.sign_in_dialog = dialog
+        dialog.open()
+
+    def _sign_in_closed(self, dialog: QWidget) -> None:
+        if self.sign_in_dialog is dialog:
+            self.sign_in_dialog = None
+
+    def sign_in_again(self, account_id: int | None = None) -> None:
+        """Sign a signed-out account in again (the first one when none is named), pre-filled."""
+        if account_id is None:
+            out = self.vm.signed_out_accounts()
+            account_id = out[0].account_id if out else 0
+        target = self.vm.accounts_vm.sign_in_target(account_id) if account_id else None
+        if target is None or target.network not in ("mastodon", "bluesky"):
+            self.open_health()  # nothing to fill in: the panel says what is wrong
+        elif target.network == "mastodon":
+            self.open_mastodon_sign_in(target.server_url, target.handle)
+        else:
+            self.open_bluesky_sign_in(target.server_url, target.handle)
+
+    def open_health(self) -> None:
+        """The account health panel (not modal: it stays open beside the window)."""
+        if self.health_panel is None:
+            panel = HealthPanel(self.vm.accounts_vm, self)
+            panel.sign_in_requested.connect(self.sign_in_again)
+            panel.add_requested.connect(self.open_sign_in)
+            self.health_panel = panel
+        self.health_panel.show()
+        self.health_panel.raise_()
+        self.health_panel.activateWindow()
+
     # -- closing --------------------------------------------------------------------------------
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -759,6 +846,9 @@ class MainWindow(QMainWindow):
             self.timeline.setFocus()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        for dialog in (self.sign_in_dialog, self.health_panel):
+            if dialog is not None:
+                dialog.close()  # a sign-in stops its listener; the panel stops following syncs
         self.vm.runner.cancel_all()
         self.vm.conversation.runner.cancel_all()
         self._clock.stop()

@@ -1,4 +1,4 @@
-"""The welcome page shown while there is no account: open the demo inbox, or see which networks are coming."""
+"""The welcome page shown while there is no account: open the demo inbox, or sign in to Mastodon or Bluesky."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 
 from ui.widgets import section_label
 
-#: Said plainly: signing in from this window is not built, so there is no sign-in here to try.
-NOT_YET = (
-    "Signing in from this window is not built yet, so there is no sign-in here to try. Until it is, add "
-    "Mastodon and Bluesky accounts from the command line; this window picks them up at its next sync."
+#: How signing in works, said before anyone clicks.
+SIGN_IN_NOTE = (
+    "Mastodon signs in through your browser, Bluesky with an app password; Parley keeps only the token or "
+    "session the network hands out, never a password. Without a browser, the command line adds accounts too:"
 )
 
 
@@ -27,9 +27,10 @@ def sign_in_commands(data_dir: str) -> str:
 
 
 class WelcomePage(QWidget):
-    """A centred card with the one thing a new user can do now: open the demo inbox."""
+    """A centred card with what a new user can do: open the demo inbox, or sign in to a network."""
 
     demo_requested = Signal()
+    sign_in_requested = Signal(str)  # "mastodon" | "bluesky"
 
     def __init__(self, data_dir: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,18 +76,24 @@ class WelcomePage(QWidget):
         networks = QHBoxLayout()
         networks.setSpacing(8)
         self.network_buttons: list[QPushButton] = []
-        for name in ("Mastodon", "Bluesky"):
-            b = QPushButton(f"Sign in to {name} (not built yet)", card)
-            b.setEnabled(False)
-            b.setToolTip(NOT_YET)
+        tips = {
+            "mastodon": "Sign in through the browser to any Mastodon server",
+            "bluesky": "Sign in with an app password to bsky.social or your own server",
+        }
+        for key, name in (("mastodon", "Mastodon"), ("bluesky", "Bluesky")):
+            b = QPushButton(f"Sign in to {name}…", card)
+            b.setObjectName(f"signIn_{key}")
+            b.setToolTip(tips[key])
+            b.setCursor(Qt.CursorShape.PointingHandCursor)
+            b.clicked.connect(lambda _checked=False, k=key: self.sign_in_requested.emit(k))
             networks.addWidget(b)
             self.network_buttons.append(b)
         networks.addStretch(1)
         lay.addLayout(networks)
-        self.not_yet = QLabel(NOT_YET, card)
-        self.not_yet.setObjectName("muted")
-        self.not_yet.setWordWrap(True)
-        lay.addWidget(self.not_yet)
+        self.note = QLabel(SIGN_IN_NOTE, card)
+        self.note.setObjectName("muted")
+        self.note.setWordWrap(True)
+        lay.addWidget(self.note)
         self.commands = QLabel(sign_in_commands(data_dir), card)
         self.commands.setObjectName("commands")
         self.commands.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -20,6 +20,7 @@ from services.outbox import DrainReport
 from services.store.posts import TimelineFilter
 from services.store.types import utcnow
 from services.sync import AccountProblem, SyncReport
+from views.accounts_vm import AccountsViewModel
 from views.conversation_vm import ConversationViewModel
 from views.formatting import plural, snooze_until
 from views.outbox_model import OutboxModel
@@ -45,6 +46,16 @@ class AccountStatus:
     last_sync: datetime | None
     error: str | None
     error_kind: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedOut:
+    """An account whose credentials the network refused: it needs a sign-in from the user."""
+
+    account_id: int  # 0 when the refusal was not tied to one account
+    handle: str
+    network: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +106,10 @@ class MainViewModel(QObject):
         self.outbox = OutboxModel(self)
         self.conversation = ConversationViewModel(core, self)
         self.conversation.runner.failed.connect(self._on_failed)
+        self.accounts_vm = AccountsViewModel(core, self)
+        self.accounts_vm.account_added.connect(self._signed_in)
+        self.accounts_vm.unexpected.connect(self.unexpected)
+        self.sync_finished.connect(lambda _report: self.accounts_vm.refresh_if_watched())
         self._online = True
         self._syncing = False
         self._syncs_done = 0
@@ -171,6 +186,7 @@ class MainViewModel(QObject):
         self._refresh_outbox()
         self._refresh_counts()
         self._emit_status()
+        self._update_banner()  # an account signed out in an earlier session says so at once
 
     def _read_accounts(self) -> None:
         self._accounts = self.core.accounts()
@@ -295,13 +311,14 @@ class MainViewModel(QObject):
                 self._show_banner(
                     "offline", "You are offline. New mentions will arrive and replies will be sent when it returns."
                 )
-        elif "signed_out" in kinds:
-            p = kinds["signed_out"]
-            self._show_banner(
-                "signed_out",
-                f"{p.handle} is signed out: {p.message} Sign in again (python main.py accounts add …) to resume "
-                "syncing; its replies wait in the outbox meanwhile.",
-            )
+        elif signed_out := self.signed_out_accounts():
+            first, others = signed_out[0], len(signed_out) - 1
+            if others:
+                who = f"{first.handle} and {plural(others, 'other account')} are signed out."
+                rest = "their replies wait"
+            else:
+                who, rest = f"{first.handle} is signed out.", "its replies wait"
+            self._show_banner("signed_out", f"{who} Sign in again to resume syncing; {rest} in the outbox meanwhile.")
         elif "rate_limited" in kinds or stop == "rate_limited":
             p2 = kinds.get("rate_limited")
             why = p2.message if p2 else "The network asked Parley to slow down."
@@ -311,6 +328,18 @@ class MainViewModel(QObject):
             self._show_banner("error", f"{p3.handle}: {p3.message}")
         else:
             self._clear_banner()
+
+    def signed_out_accounts(self) -> list[SignedOut]:
+        """Accounts whose credentials were refused (by the last sync, a live stream, or in an earlier session)."""
+        networks = {a.id: a.network for a in self._accounts}
+        out: dict[int, SignedOut] = {}
+        for p in self._problems:
+            if p.kind == "signed_out":
+                out[p.account_id] = SignedOut(p.account_id, p.handle, networks.get(p.account_id, ""), p.message)
+        for a in self._accounts:
+            if a.needs_sign_in and a.id not in out:
+                out[a.id] = SignedOut(a.id, a.handle, a.network, a.last_error or "")
+        return list(out.values())
 
     # -- the sync loop --------------------------------------------------------------------------
 
@@ -499,6 +528,17 @@ class MainViewModel(QObject):
         """Add the demo accounts (the welcome page's button), then sync them."""
         self._spawn(self._add_demo(), "add-demo")
 
+    def account_added(self, account_id: int) -> None:
+        """A sign-in added (or renewed) an account: show it, drop its old sign-in problem, and sync it now."""
+        self._problems = tuple(p for p in self._problems if p.account_id != account_id)
+        self.publish(Changes(accounts=frozenset({account_id})))
+        self._update_banner()
+        self.sync_now()
+
+    def _signed_in(self, row: AccountRow) -> None:
+        self.notice.emit(f"Signed in as {row.handle}. Fetching its mentions…")
+        self.account_added(row.id)
+
     async def _add_demo(self) -> None:
         ids = await self.core.db.run(self.core.add_demo_accounts)
         self.publish(Changes(accounts=frozenset(ids)))
@@ -535,6 +575,8 @@ class MainViewModel(QObject):
             if exc.kind == "offline":
                 self._set_online(False)
                 self._update_banner()
+            elif exc.kind == "signed_out" and self._refused(name):
+                self._update_banner()  # the account's own "sign in again" banner, with its action
             elif exc.kind in BANNER_KINDS:
                 self._show_banner(exc.kind, str(exc))
             elif exc.kind == "storage":  # the database cannot be written: nothing else matters as much
@@ -544,7 +586,14 @@ class MainViewModel(QObject):
             return
         self.unexpected.emit(name, exc)
 
+    def _refused(self, name: str) -> bool:
+        """A live stream was refused: its account records it; read it so the banner can name the account."""
+        if name.startswith("stream:"):
+            self._read_accounts()
+        return bool(self.signed_out_accounts())
+
     async def aclose(self) -> None:
         """Stop the sync loop and every task."""
+        await self.accounts_vm.aclose()
         await self.conversation.runner.aclose()
         await self.runner.aclose()

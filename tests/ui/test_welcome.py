@@ -1,4 +1,4 @@
-"""With no account the welcome page shows; the demo button opens the demo inbox; no fake sign-in."""
+"""With no account the welcome page shows; the demo button opens the demo inbox; sign-in buttons are offered."""
 
 from __future__ import annotations
 
@@ -30,9 +30,10 @@ def test_welcome_then_demo_inbox(qtbot: Any, qloop: Any, themed: Any, empty_core
         assert win.stack.currentWidget() is win.welcome
         assert not win.outbox_dock.isVisible()
         assert not win.demo_switch.isVisible()
-        # Real networks are shown as not available, honestly, with no sign-in flow behind them.
-        assert all(not b.isEnabled() for b in win.welcome.network_buttons)
-        assert "not built yet" in win.welcome.not_yet.text()
+        # Both real networks can be signed in to from here (tests/ui/test_sign_in.py goes through them).
+        assert [b.text() for b in win.welcome.network_buttons] == ["Sign in to Mastodon…", "Sign in to Bluesky…"]
+        assert all(b.isEnabled() for b in win.welcome.network_buttons)
+        assert "never a password" in win.welcome.note.text()
         assert "accounts add mastodon" in win.welcome.commands.text()
         assert str(empty_core.data_dir) in win.welcome.commands.text()
         vm.start()

@@ -156,7 +156,8 @@ def test_a_signed_out_account_shows_a_banner(qloop: Any, core: Any) -> None:
     run(qloop, wait_until(lambda: rec.banners))
     kind, message = rec.banners[-1]
     assert kind == "signed_out"
-    assert message.startswith("@acme@demo.social is signed out: The token was revoked. Sign in again")
+    assert message.startswith("@acme@demo.social is signed out. Sign in again")
+    assert [(s.account_id, s.reason) for s in vm.signed_out_accounts()] == [(1, "The token was revoked.")]
     run(qloop, vm.aclose())
 
 
