@@ -1,0 +1,43 @@
+"""The bare baseline for Parley's cold start: a QMainWindow with a QListView of 200 rows on qasync.
+
+    QT_QPA_PLATFORM=offscreen python bench/gui_start.py OUT.png
+
+Started the way ui/app.py starts Parley (QApplication, qasync.QEventLoop, a coroutine run to its end),
+at Parley's screenshot size; paints, grabs a PNG and exits. Time it as a subprocess (bench/scale.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import qasync
+from PySide6.QtCore import QStringListModel
+from PySide6.QtWidgets import QApplication, QListView, QMainWindow
+
+
+async def main(app: QApplication, out: str) -> int:
+    window = QMainWindow()
+    view = QListView()
+    view.setModel(QStringListModel([f"@user{i}: post number {i}, a line of customer text" for i in range(200)]))
+    window.setCentralWidget(view)
+    window.resize(1400, 860)
+    window.show()
+    await asyncio.sleep(0.05)
+    app.processEvents()
+    ok = window.grab().save(out, "PNG")
+    window.close()
+    return 0 if ok else 1
+
+
+def run() -> int:
+    app = QApplication(sys.argv[:1])
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        return int(loop.run_until_complete(main(app, sys.argv[1] if len(sys.argv) > 1 else "bare.png")))
+
+
+if __name__ == "__main__":
+    sys.exit(run())
