@@ -30,6 +30,7 @@ from services.store.models import STATUSES, Account, Author, Post, SyncCursor
 from services.store.posts import PageKey, PostRow, TimelineFilter
 from services.store.types import utcnow
 from services.sync import SyncReport, SyncService
+from services.textlength import graphemes
 from services.triage import Triage
 
 if TYPE_CHECKING:
@@ -353,6 +354,9 @@ class Parley:
                 raise NotFound(f"There is no post {post_id}.")
             account = s.get(Account, post.account_id)
             assert account is not None
+        if not account.enabled or account.server_url.startswith("import://"):
+            # Imported from an archive: readable, never answerable (queue_reply refuses it too).
+            return 0, graphemes
         net = self.networks.get(account)
         return net.text_limit(), net.text_length
 

@@ -192,12 +192,14 @@ async def take_screenshot(app: QApplication, window: Any, vm: Any, path: Path) -
             return 2
         await asyncio.sleep(0.1)
     if window.select_first_urgent():
-        while vm.conversation.current is None and time.monotonic() < deadline:  # noqa: ASYNC110
+        # The pane fills within milliseconds; a post whose conversation cannot load must not hold
+        # the screenshot for the whole timeout.
+        settle = min(deadline, time.monotonic() + 5)
+        while vm.conversation.current is None and time.monotonic() < settle:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-    # Let layouts settle and deferred scrolls run before grabbing.
-    for _ in range(5):
-        await asyncio.sleep(0.05)
-        app.processEvents()
+    # Let layouts settle and deferred scrolls run before grabbing. No processEvents() here: inside a
+    # task it would run other tasks' steps re-entrantly ("Cannot enter into task ...").
+    await asyncio.sleep(0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(path), "PNG"):
         print(f"parley: could not write the screenshot to {path}", file=sys.stderr)
