@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, text, update
+from sqlalchemy import func, or_, text, update
 from sqlmodel import Session, col, select
 
 from services.errors import (
@@ -59,6 +59,27 @@ LEASE_TTL = timedelta(seconds=60)
 MAX_BACKOFF = 300.0
 #: The longest single pause for pacing; the drain loop comes back for the rest.
 MAX_PACE = 30.0
+#: How long a request we gave up on (timeout, reset, 5xx, or a sender killed mid-send) may still be
+#: travelling before it lands: proxies, load balancers and a busy server's queue can hold it. If it
+#: landed after reconciliation had found it absent, a re-send would double the reply on every server
+#: that ignores Idempotency-Key. So a reconciliation may confirm a reply at any time, but its "absent"
+#: verdict only lets the item be sent again once this long has passed since we gave up on the request
+#: (``_unknown_since``). A minute is longer than the usual proxy timeouts (nginx's default is 60 s).
+#: ``PARLEY_OUTBOX_SETTLE`` (seconds) overrides it; tests/e2e/test_outbox_kill.py holds requests in a
+#: fault proxy for longer than a sender lives to prove the rule.
+UNKNOWN_SETTLE = timedelta(seconds=60)
+#: The payload key (local, never sent) that records when we gave up on a send that may still arrive.
+UNKNOWN_SINCE = "_unknown_since"
+
+
+def settle_from_env() -> timedelta:
+    """``PARLEY_OUTBOX_SETTLE`` in seconds, else ``UNKNOWN_SETTLE``."""
+    raw = os.environ.get("PARLEY_OUTBOX_SETTLE", "").strip()
+    try:
+        return timedelta(seconds=max(0.0, float(raw))) if raw else UNKNOWN_SETTLE
+    except ValueError:
+        log.warning("PARLEY_OUTBOX_SETTLE=%r is not a number of seconds; using %s", raw, UNKNOWN_SETTLE)
+        return UNKNOWN_SETTLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +177,13 @@ class Outbox:
         *,
         clock: Callable[[], datetime] = utcnow,
         holder: str | None = None,
+        settle: timedelta | None = None,
     ) -> None:
         self.db = db
         self.networks = networks
         self.clock = clock
+        #: See ``UNKNOWN_SETTLE``.
+        self.settle = settle_from_env() if settle is None else settle
         # Who holds a send lease: host, process and a random part (two GUIs on one host differ).
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -275,8 +299,8 @@ class Outbox:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def rows(self, states: Sequence[str] | None = None, limit: int = 500) -> list[OutboxRow]:
-        """Outbox items, newest first."""
+    def rows(self, states: Sequence[str] | None = None, limit: int | None = 500) -> list[OutboxRow]:
+        """Outbox items, newest first (``limit=None``: all of them)."""
         with self.db.session() as s:
             q = (
                 select(OutboxItem, col(Account.handle), col(Account.network), col(Post.remote_id))
@@ -324,7 +348,7 @@ class Outbox:
     def pending_count(self) -> int:
         """Replies still to send (queued, sending, or unknown)."""
         with self.db.session() as s:
-            return len(s.scalars(select(col(OutboxItem.id)).where(col(OutboxItem.state).in_(PENDING))).all())
+            return int(s.scalar(select(func.count()).where(col(OutboxItem.state).in_(PENDING))) or 0)
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -381,6 +405,10 @@ class Outbox:
             for item in s.scalars(
                 select(OutboxItem).where(col(OutboxItem.account_id) == account_id, col(OutboxItem.state) == SENDING)
             ):
+                # The dead sender's request may still be on its way. It wrote ``sending`` just before
+                # handing the request over (which takes at most its connect time), so the settle time
+                # counts from then; a sender that died before that sent nothing at all.
+                _gave_up(item, min(item.updated_at, self.clock()))
                 self._set(item, UNKNOWN, error="The app stopped while sending; checking whether it arrived.")
                 item.next_attempt_at = self.clock()
                 s.add(item)
@@ -388,20 +416,23 @@ class Outbox:
     def _next_item(self, account_id: int) -> OutboxItem | None:
         """The oldest due item whose conversation has nothing earlier still pending."""
         now = self.clock()
+        # One query rather than loading every pending item per send (that made a 10,000-reply queue
+        # quadratic): the head of each conversation is its oldest pending reply; later ones wait for it.
+        heads = (
+            select(func.min(col(OutboxItem.id)))
+            .where(col(OutboxItem.account_id) == account_id, col(OutboxItem.state).in_(PENDING))
+            .group_by(col(OutboxItem.conversation_key))
+        )
         with self.db.session() as s:
-            pending = s.scalars(
+            return s.scalars(
                 select(OutboxItem)
-                .where(col(OutboxItem.account_id) == account_id, col(OutboxItem.state).in_(PENDING))
+                .where(
+                    col(OutboxItem.id).in_(heads),
+                    or_(col(OutboxItem.next_attempt_at).is_(None), col(OutboxItem.next_attempt_at) <= now),
+                )
                 .order_by(col(OutboxItem.id))
-            ).all()
-        blocked: set[str] = set()
-        for item in pending:
-            if item.conversation_key in blocked:
-                continue
-            blocked.add(item.conversation_key)  # later replies in this conversation wait for this one
-            if item.next_attempt_at is None or item.next_attempt_at <= now:
-                return item
-        return None
+                .limit(1)
+            ).first()
 
     def _record(
         self,
@@ -425,6 +456,8 @@ class Outbox:
                 # crash can never leave a sent item without its answered conversation.
                 self._store_sent(s, item_id, sent)
             item = self._item(s, item_id)
+            if item.state == SENDING and state == UNKNOWN:
+                _gave_up(item, now)  # the request may still arrive: see UNKNOWN_SETTLE
             self._set(item, state, error=error)
             if count_attempt:
                 item.attempts += 1
@@ -503,9 +536,14 @@ class Outbox:
         return DrainReport(tuple(sent), tuple(changed), offline, error, pending, due)
 
     def _pending_summary(self) -> tuple[int, datetime | None]:
+        # Counted in SQL: this runs after every pass, and a long queue made it the slowest step.
         with self.db.session() as s:
-            dues = s.scalars(select(col(OutboxItem.next_attempt_at)).where(col(OutboxItem.state).in_(PENDING))).all()
-        return len(dues), min((d for d in dues if d is not None), default=None)
+            count, due = s.execute(
+                select(func.count(), func.min(col(OutboxItem.next_attempt_at))).where(
+                    col(OutboxItem.state).in_(PENDING)
+                )
+            ).one()
+        return int(count), due
 
     async def _drain_account(self, account_id: int, sent: list[int], changed: list[int]) -> tuple[str, str] | None:
         """Send the due items of one account while holding its lease; returns (kind, message) on a stop."""
@@ -528,6 +566,19 @@ class Outbox:
                     if found is not None:
                         await self._mark_sent(item.id, found, "reconciled: the reply had arrived")
                         sent.append(item.id)
+                        continue
+                    settled = _settles_at(payload, self.settle)
+                    if settled is not None and self.clock() < settled:
+                        # Absent for now, but the request we gave up on may still land: look again
+                        # once it cannot be travelling any more (UNKNOWN_SETTLE), never re-send before.
+                        await self.db.run(
+                            self._record,
+                            item.id,
+                            UNKNOWN,
+                            outcome="reconciled: not there yet",
+                            error=item.last_error,
+                            delay=settled - self.clock(),
+                        )
                         continue
                     await self.db.run(
                         self._record, item.id, QUEUED, outcome="reconciled: not on the network", error=item.last_error
@@ -593,10 +644,12 @@ class Outbox:
         thread = await network.fetch_conversation(target)
         if not any(p.remote_id == target.remote_id for p in thread):
             return "The post being answered was deleted."
-        ours = await self.db.run(self._our_remote_ids, account_id)
-        for p in thread:
-            if p.kind == KIND_OWN_REPLY and p.created_at >= item.created_at and p.remote_id not in ours:
-                return "Someone else already answered this conversation."
+        answers = [p.remote_id for p in thread if p.kind == KIND_OWN_REPLY and p.created_at >= item.created_at]
+        if not answers:
+            return None
+        ours = await self.db.run(self._our_remote_ids, account_id, answers)
+        if any(rid not in ours for rid in answers):
+            return "Someone else already answered this conversation."
         return None
 
     def _target(self, post_id: int) -> ReplyTarget:
@@ -607,13 +660,31 @@ class Outbox:
             assert author is not None
             return target_of(post, author)
 
-    def _our_remote_ids(self, account_id: int) -> set[str]:
+    def _our_remote_ids(self, account_id: int, among: Sequence[str]) -> set[str]:
+        """Which of ``among`` are replies this outbox sent (only those are looked up, not every one)."""
         with self.db.session() as s:
-            return {
-                r
-                for r in s.scalars(select(col(OutboxItem.remote_id)).where(col(OutboxItem.account_id) == account_id))
-                if r
-            }
+            q = select(col(OutboxItem.remote_id)).where(
+                col(OutboxItem.account_id) == account_id, col(OutboxItem.remote_id).in_(list(among))
+            )
+            return {r for r in s.scalars(q) if r}
+
+
+def _gave_up(item: OutboxItem, at: datetime) -> None:
+    """Note in the item's local payload keys when we stopped waiting for a send that may still land."""
+    payload = json.loads(item.payload)
+    payload[UNKNOWN_SINCE] = at.isoformat()
+    item.payload = json.dumps(payload)
+
+
+def _settles_at(payload: dict[str, Any], settle: timedelta) -> datetime | None:
+    """When a request we gave up on can no longer arrive (None: no send of this item is in doubt)."""
+    since = payload.get(UNKNOWN_SINCE)
+    if not isinstance(since, str):
+        return None
+    try:
+        return datetime.fromisoformat(since) + settle
+    except ValueError:
+        return None
 
 
 def _holder_is_dead(holder: str) -> bool:

@@ -2,13 +2,17 @@
 
 Shared by ``tests/e2e/test_outbox_kill.py`` (1,000 replies) and ``bench/outbox_soak.py`` (10,000).
 
-The set-up is the user's own path through the command line: a fake Mastodon server runs in this
-process on 127.0.0.1, the fault proxy sits in front of it, ``accounts add mastodon`` points Parley at
-the proxy (token on stdin), ``sync --once`` fetches the mentions and ``reply --batch`` queues one reply
-to each. Then, with faults on, ``outbox drain --timeout T`` runs as a subprocess and is sent SIGKILL
-at a seeded random moment, again and again, until one drain exits 0 by itself. Finally every mention
-must have received exactly one reply at the server, and ``outbox list --json`` must show every item
-sent with the server's id.
+``prepare()`` builds the world once, the way a user would, through the command line: a fake Mastodon
+server runs in this process on 127.0.0.1 with the fault proxy in front of it (faults off), ``accounts
+add mastodon`` points Parley at the proxy (the token on stdin), ``sync --once`` fetches the mentions
+and ``reply --batch`` queues one reply to each. The data dir and the server's state are kept.
+
+``OutboxKillSoak`` then runs one mode on a copy of that world (so both modes start from the same
+queue): a fresh server loaded from the saved state, honouring ``Idempotency-Key`` or ignoring it, and
+a fresh proxy on the same port with the faults on. ``outbox drain --timeout T`` runs as a subprocess
+and gets SIGKILL at a seeded random moment, again and again, until one drain exits 0 by itself.
+Finally every mention must have exactly one reply at the server, with the queued text, and
+``outbox list --json`` must show every item sent with that reply's id.
 
 Why the mentions arrive in two steps: on an account's first sync the connector takes only the newest
 page (older history is not a care backlog), so one mention is seeded, the account is synced once to
@@ -20,13 +24,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,18 +56,18 @@ class SoakConfig:
     seed: int = 1
     rates: FaultRates = field(
         default_factory=lambda: FaultRates(
-            reset_before=0.01,
-            reset_after=0.02,
-            delay=0.02,
-            error_before=0.01,
-            error_after=0.02,
-            rate_limit=0.01,
-            outage=0.002,
+            reset_before=0.006,
+            reset_after=0.01,
+            delay=0.006,
+            error_before=0.006,
+            error_after=0.01,
+            rate_limit=0.005,
+            outage=0.003,
         )
     )
-    min_delay: float = 0.3
-    max_delay: float = 1.5
-    settle: float = 2.5
+    min_delay: float = 0.2
+    max_delay: float = 1.0
+    settle: float = 2.0
     outage_seconds: tuple[float, float] = (0.3, 1.0)
     rate_limit_reset: float = 0.5
     #: SIGKILL a drain this many seconds after its start (uniform in the range).
@@ -103,9 +107,10 @@ class SoakResult:
     @property
     def ok(self) -> bool:
         """Every reply arrived exactly once and the outbox knows it."""
-        return not (
-            self.duplicates or self.lost or self.wrong_text or self.stray or self.not_sent or self.mismatched_ids
-        ) and self.delivered == self.config.replies
+        return (
+            not (self.duplicates or self.lost or self.wrong_text or self.stray or self.not_sent or self.mismatched_ids)
+            and self.delivered == self.config.replies
+        )
 
     def summary(self) -> dict[str, Any]:
         """The figures as a JSON-able dict."""
@@ -130,38 +135,198 @@ class SoakResult:
         }
 
 
+class IndexedFakeMastodon(FakeMastodon):
+    """The fake server with a parent -> replies index, so a thread look-up stays cheap at 20,000 statuses.
+
+    ``FakeMastodon._context`` sorts every status for each step down a thread, which is fine for unit
+    tests and dominates a 10,000-reply run; the answers here are the same.
+    """
+
+    _replies: dict[str, list[str]] | None = None
+
+    def _index(self) -> dict[str, list[str]]:
+        if self._replies is None:
+            self._replies = defaultdict(list)
+            for s in self.statuses.values():
+                if s["in_reply_to_id"]:
+                    self._replies[str(s["in_reply_to_id"])].append(str(s["id"]))
+        return self._replies
+
+    def _create(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        status: dict[str, Any] = super()._create(*args, **kwargs)
+        if self._replies is not None and status["in_reply_to_id"]:
+            self._replies[str(status["in_reply_to_id"])].append(str(status["id"]))
+        return status
+
+    def _context(self, status: Mapping[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            ancestors = []
+            seen = {status["id"]}
+            parent = status["in_reply_to_id"]
+            while parent and parent in self.statuses and parent not in seen:
+                seen.add(parent)
+                p = self.statuses[parent]
+                if not p["deleted"]:
+                    ancestors.append(p)
+                parent = p["in_reply_to_id"]
+            ancestors.reverse()
+            index, descendants, frontier = self._index(), [], [status["id"]]
+            while frontier:
+                for child in index.get(frontier.pop(), ()):
+                    if child not in seen:
+                        seen.add(child)
+                        frontier.append(child)
+                        if not self.statuses[child]["deleted"]:
+                            descendants.append(self.statuses[child])
+            descendants.sort(key=lambda s: (len(s["id"]), s["id"]))
+            return {
+                "ancestors": [self._status_json(s) for s in ancestors],
+                "descendants": [self._status_json(s) for s in descendants],
+            }
+
+
 class SoakError(AssertionError):
     """A step of the set-up or a drain failed in a way the harness does not expect."""
 
 
-class OutboxKillSoak:
-    """One run: build the world, drain under kills and faults, and check what reached the server."""
+def cli_env(settle: float | None = None) -> dict[str, str]:
+    """The environment of every CLI run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
+    env["PARLEY_INSECURE_FILE_SECRETS"] = "1"
+    # The token goes to the labelled test file, never to a keyring on this machine; no proxy from the
+    # environment may stand between Parley and 127.0.0.1.
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    env["NO_PROXY"] = "*"
+    env["PYTHONUTF8"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    if settle is not None:
+        env["PARLEY_OUTBOX_SETTLE"] = str(settle)
+    return env
 
-    def __init__(self, config: SoakConfig, workdir: Path | None = None, log: Callable[[str], None] = print) -> None:
+
+def cli_argv(data_dir: Path, *args: str) -> list[str]:
+    """``python main.py --data-dir DIR ARGS...``."""
+    return [sys.executable, str(ROOT / "main.py"), "--data-dir", str(data_dir), *args]
+
+
+def cli(data_dir: Path, *args: str, stdin: str | None = None, settle: float | None = None) -> str:
+    """Run one CLI command to its end; its stdout, or SoakError with its stderr."""
+    done = subprocess.run(
+        cli_argv(data_dir, *args),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=cli_env(settle),
+        timeout=900,
+    )
+    if done.returncode != 0:
+        raise SoakError(f"{' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A world set up once and restored for every run: Parley's data dir, the server's state, the proxy's port.
+
+    The account in the data dir points at the proxy's address, so each run listens on the same port.
+    """
+
+    root: Path
+    proxy_port: int
+    #: mention remote id -> (Parley post id, the reply text queued for it)
+    expected: dict[str, tuple[int, str]]
+    seconds: float
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def fake_state(self) -> Path:
+        return self.root / "fake-mastodon.json"
+
+
+def prepare(replies: int, root: Path) -> Prepared:
+    """Account, mentions, sync and the queued replies, through the CLI and the proxy (without faults)."""
+    started = time.monotonic()
+    root.mkdir(parents=True, exist_ok=True)
+    data_dir = root / "data"
+    fake = IndexedFakeMastodon(token=TOKEN, rate_limit=10**9, rate_window=3600.0)
+    fake.start()
+    proxy = FaultProxy(fake.url).start()
+    try:
+        fake.add_mention("first@social.example", "Hello, is anyone there?")
+        cli(data_dir, "accounts", "add", "mastodon", "--instance", proxy.url, "--token-stdin", stdin=TOKEN + "\n")
+        cli(data_dir, "sync", "--once")  # the first sync takes only the newest page and sets the cursor
+        texts: dict[str, str] = {}
+        for n in range(replies):
+            status = fake.add_mention(
+                f"customer{n % 97}@social.example", f"Order {100000 + n} has not arrived yet, any news?"
+            )
+            texts[str(status["id"])] = f"Sorry for the wait! Order {100000 + n} left our warehouse today (ref R{n})."
+        while not cli(data_dir, "sync", "--once").startswith("0 new"):
+            pass
+        ids: dict[str, int] = {}
+        for line in cli(data_dir, "timeline", "--json", "--limit", str(replies + 100)).splitlines():
+            row = json.loads(line)
+            if row["remote_id"] in texts:
+                ids[row["remote_id"]] = int(row["id"])
+        if set(ids) != set(texts):
+            raise SoakError(f"sync fetched {len(ids)} of the {len(texts)} mentions")
+        batch = root / "replies.jsonl"
+        with open(batch, "w", encoding="utf-8") as fh:
+            for rid, text in texts.items():
+                fh.write(json.dumps({"post": ids[rid], "text": text}) + "\n")
+        queued = cli(data_dir, "reply", "--batch", str(batch)).splitlines()
+        if len(queued) != len(texts):
+            raise SoakError(f"reply --batch queued {len(queued)} of {len(texts)} replies")
+        # The server's state, to load into a fresh server for each run (the runs keep it in memory).
+        with fake.lock:
+            fake.state_path = root / "fake-mastodon.json"
+            fake._save()  # the fake's documented state file, written once here
+            fake.state_path = None
+        return Prepared(root, proxy.port, {rid: (ids[rid], texts[rid]) for rid in texts}, time.monotonic() - started)
+    finally:
+        proxy.stop()
+        fake.stop()
+
+
+class OutboxKillSoak:
+    """One run on a copy of a prepared world: drain under faults and kills, then check the server."""
+
+    def __init__(
+        self, config: SoakConfig, prepared: Prepared, workdir: Path, log: Callable[[str], None] = print
+    ) -> None:
+        if len(prepared.expected) != config.replies:
+            raise ValueError(f"prepared for {len(prepared.expected)} replies, configured for {config.replies}")
         self.config = config
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="parley-soak-"))
-        self.data_dir = self.workdir / "data"
+        self.prepared = prepared
+        self.workdir = workdir
+        self.data_dir = workdir / "data"
         self.log = log
-        self.fake = FakeMastodon(
-            token=TOKEN, honour_idempotency=config.honour_idempotency, rate_limit=10**9, rate_window=3600.0
+        self.fake = IndexedFakeMastodon(
+            state_path=prepared.fake_state,
+            honour_idempotency=config.honour_idempotency,
+            rate_limit=10**9,
+            rate_window=3600.0,
         )
+        self.fake.state_path = None  # loaded; from here on the state lives in memory only
         self.proxy = FaultProxy(
-            "http://127.0.0.1:1",  # replaced in start(), once the fake has a port
+            "http://127.0.0.1:1",  # replaced in __enter__, once the fake has a port
             seed=config.seed,
+            port=prepared.proxy_port,
             min_delay=config.min_delay,
             max_delay=config.max_delay,
             outage_seconds=config.outage_seconds,
             rate_limit_reset=config.rate_limit_reset,
         )
-        self.expected: dict[str, str] = {}  # mention remote id -> the reply text queued for it
-        self.result = SoakResult(config)
-
-    # -- the world ------------------------------------------------------------------------------
+        self.result = SoakResult(config, setup_seconds=prepared.seconds)
 
     def __enter__(self) -> OutboxKillSoak:
+        shutil.copytree(self.prepared.data_dir, self.data_dir)
         self.fake.start()
-        port = int(self.fake.url.rsplit(":", 1)[1])
-        self.proxy.upstream_port = port
+        self.proxy.upstream_port = int(self.fake.url.rsplit(":", 1)[1])
         self.proxy.start()
         return self
 
@@ -169,60 +334,8 @@ class OutboxKillSoak:
         self.proxy.stop()
         self.fake.stop()
 
-    def env(self) -> dict[str, str]:
-        """The environment of every CLI run."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PARLEY_")}
-        env["PARLEY_INSECURE_FILE_SECRETS"] = "1"
-        env["PARLEY_OUTBOX_SETTLE"] = str(self.config.settle)
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, str(ROOT / "main.py"), "--data-dir", str(self.data_dir), *args]
-
-    def cli(self, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
-        """Run one CLI command to its end; its stdout, or SoakError with its stderr."""
-        done = subprocess.run(
-            self.argv(*args), input=stdin, capture_output=True, text=True, cwd=ROOT, env=self.env(), timeout=timeout
-        )
-        if done.returncode != 0:
-            raise SoakError(f"{' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
-        return done.stdout
-
-    def set_up(self) -> None:
-        """Account, mentions, sync and the queued replies (no faults while setting up)."""
-        started = time.monotonic()
-        self.proxy.set_rates(FaultRates())
-        self.fake.add_mention("first@social.example", "Hello, is anyone there?")
-        self.cli("accounts", "add", "mastodon", "--instance", self.proxy.url, "--token-stdin", stdin=TOKEN + "\n")
-        self.cli("sync", "--once")
-        texts: dict[str, str] = {}
-        for n in range(self.config.replies):
-            status = self.fake.add_mention(
-                f"customer{n % 97}@social.example", f"Order {100000 + n} has not arrived yet, any news?"
-            )
-            texts[str(status["id"])] = f"Sorry for the wait! Order {100000 + n} left our warehouse today (ref R{n})."
-        while True:
-            out = self.cli("sync", "--once")
-            if out.startswith("0 new"):
-                break
-        ids: dict[str, int] = {}
-        for line in self.cli("timeline", "--json", "--limit", str(self.config.replies + 100)).splitlines():
-            row = json.loads(line)
-            if row["remote_id"] in texts:
-                ids[row["remote_id"]] = int(row["id"])
-        missing = set(texts) - set(ids)
-        if missing:
-            raise SoakError(f"sync did not fetch {len(missing)} of the {len(texts)} mentions")
-        batch = self.workdir / "replies.jsonl"
-        with open(batch, "w", encoding="utf-8") as fh:
-            for rid, text in texts.items():
-                fh.write(json.dumps({"post": ids[rid], "text": text}) + "\n")
-        queued = self.cli("reply", "--batch", str(batch)).splitlines()
-        if len(queued) != len(texts):
-            raise SoakError(f"reply --batch queued {len(queued)} of {len(texts)} replies")
-        self.expected = texts
-        self.result.setup_seconds = time.monotonic() - started
+    def cli(self, *args: str) -> str:
+        return cli(self.data_dir, *args, settle=self.config.settle)
 
     # -- draining under kills -------------------------------------------------------------------
 
@@ -236,12 +349,12 @@ class OutboxKillSoak:
             if time.monotonic() - started > cfg.deadline:
                 raise SoakError(f"the drains did not finish within {cfg.deadline:.0f} s")
             proc = subprocess.Popen(
-                self.argv("outbox", "drain", "--timeout", str(cfg.drain_timeout)),
+                cli_argv(self.data_dir, "outbox", "drain", "--timeout", str(cfg.drain_timeout)),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
                 cwd=ROOT,
-                env=self.env(),
+                env=cli_env(cfg.settle),
             )
             self.result.drains += 1
             kill_at = rng.uniform(*cfg.kill_after) if self.result.kills < cfg.max_kills else None
@@ -273,49 +386,45 @@ class OutboxKillSoak:
     # -- checking -------------------------------------------------------------------------------
 
     def verify(self) -> SoakResult:
-        """Compare what the server got with what was queued, and with what the outbox says."""
+        """Compare what the server got with what was queued, and with what ``outbox list --json`` says."""
         res = self.result
+        expected = self.prepared.expected
         with self.fake.lock:
             posted = [dict(p) for p in self.fake.posted]
             res.server_attempts = dict(Counter(str(a.get("outcome")) for a in self.fake.attempts))
         by_parent: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for p in posted:
             by_parent[str(p["in_reply_to_id"])].append(p)
-        res.stray = [str(p["status_id"]) for p in posted if str(p["in_reply_to_id"]) not in self.expected]
-        for rid, text in self.expected.items():
+        res.stray = [str(p["status_id"]) for p in posted if str(p["in_reply_to_id"]) not in expected]
+        for rid, (_, text) in expected.items():
             got = by_parent.get(rid, [])
             if not got:
                 res.lost.append(rid)
                 continue
             if len(got) > 1:
                 res.duplicates[rid] = len(got)
-            if any(not str(p["text"]).endswith(text) for p in got):
+            if any(not str(p["text"]).endswith(text) for p in got):  # the connector puts the @mention first
                 res.wrong_text.append(rid)
-        res.delivered = sum(1 for rid in self.expected if by_parent.get(rid))
-        status_of = {rid: {str(p["status_id"]) for p in got} for rid, got in by_parent.items()}
+        res.delivered = sum(1 for rid in expected if by_parent.get(rid))
+        mention_of = {post_id: rid for rid, (post_id, _) in expected.items()}
         states: Counter[str] = Counter()
         rows = [json.loads(line) for line in self.cli("outbox", "list", "--json").splitlines()]
-        mention_of = self._mention_ids()
         for row in rows:
             states[row["state"]] += 1
-            rid = mention_of.get(int(row["post"]))
-            if row["state"] == "sent" and (rid is None or row["remote_id"] not in status_of.get(rid, set())):
+            parent = mention_of.get(int(row["post"]), "")
+            ids = {str(p["status_id"]) for p in by_parent.get(parent, [])}
+            if row["state"] == "sent" and row["remote_id"] not in ids:
                 res.mismatched_ids.append(int(row["id"]))
         res.not_sent = {s: n for s, n in states.items() if s != "sent"}
-        if len(rows) != len(self.expected):
-            res.not_sent["missing_rows"] = len(self.expected) - len(rows)
+        if len(rows) != len(expected):
+            res.not_sent["missing_rows"] = len(expected) - len(rows)
         res.outcomes = dict(
             Counter(json.loads(line)["outcome"] for line in self.cli("outbox", "attempts").splitlines())
         )
         return res
 
-    def _mention_ids(self) -> dict[int, str]:
-        out = self.cli("timeline", "--json", "--limit", str(self.config.replies * 3 + 100))
-        return {int(r["id"]): str(r["remote_id"]) for r in map(json.loads, out.splitlines())}
-
     def run(self) -> SoakResult:
-        """Set up, drain under kills, verify."""
-        self.set_up()
+        """Drain under kills and faults, then verify."""
         self.drain_with_kills()
         return self.verify()
 
