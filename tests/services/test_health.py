@@ -12,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import keyring
-import keyring.backends.fail
 import pytest
 
 from services import commands
@@ -32,20 +30,6 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
-
-
-@pytest.fixture(autouse=True)
-def _file_secrets() -> Iterator[None]:
-    """Secrets go to the labelled file, whatever keyring backends other test modules defined.
-
-    test_secrets.py subclasses ``KeyringBackend`` (priority 10), and keyring offers every subclass as a
-    default backend: without this, a full run picks its memory or its locked keyring at random.
-    """
-    before = keyring.get_keyring()
-    refused: Any = keyring.backends.fail.Keyring  # untyped in keyring
-    keyring.set_keyring(refused())
-    yield
-    keyring.set_keyring(before)
 
 
 @pytest.fixture

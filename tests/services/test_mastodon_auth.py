@@ -15,8 +15,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import keyring
-import keyring.backends.fail
 import pytest
 
 from services import commands
@@ -39,20 +37,6 @@ from tests.fakes.mastodon import FakeMastodon
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
-
-
-@pytest.fixture(autouse=True)
-def _file_secrets() -> Iterator[None]:
-    """Secrets go to the labelled file, whatever keyring backends other test modules defined.
-
-    test_secrets.py subclasses ``KeyringBackend`` (priority 10), and keyring offers every subclass as a
-    default backend: without this, a full run picks its memory or its locked keyring at random.
-    """
-    before = keyring.get_keyring()
-    refused: Any = keyring.backends.fail.Keyring  # untyped in keyring
-    keyring.set_keyring(refused())
-    yield
-    keyring.set_keyring(before)
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
-import keyring
-import keyring.backends.fail
 import pytest
 from sqlmodel import select
 
@@ -27,20 +25,6 @@ STREAM = "/api/v1/streaming/user/notification"
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
-
-
-@pytest.fixture(autouse=True)
-def _file_secrets() -> Iterator[None]:
-    """Secrets go to the labelled file, whatever keyring backends other test modules defined.
-
-    test_secrets.py subclasses ``KeyringBackend`` (priority 10), and keyring offers every subclass as a
-    default backend: without this, a full run picks its memory or its locked keyring at random.
-    """
-    before = keyring.get_keyring()
-    refused: Any = keyring.backends.fail.Keyring  # untyped in keyring
-    keyring.set_keyring(refused())
-    yield
-    keyring.set_keyring(before)
 
 
 async def lines(*items: str) -> AsyncIterator[str]:
