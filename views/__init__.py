@@ -1,1 +1,1 @@
-"""Qt view-models and item models: QtCore and QtGui only, never QtWidgets."""
+"""Qt view-models and item models: QtCore and QtGui only; widgets live in ui/."""
