@@ -18,20 +18,27 @@ def _args(**kw: Any) -> argparse.Namespace:
     return argparse.Namespace(screenshot=None, demo=True, **kw)
 
 
-@pytest.mark.timeout(60)
-def test_closing_the_window_ends_run_gui_after_cleanup(qapp: Any, data_dir: Path) -> None:
+def _demo_core_opener(opened: list[Any]) -> Any:
+    """An ``open_core`` for run_gui that builds a demo core and keeps it in ``opened``."""
     from services.core import Parley
     from services.store.db import open_database, sqlite_url
-    from ui.app import run_gui
-    from ui.main_window import MainWindow
-
-    opened: list[Any] = []
 
     def open_core(_args: argparse.Namespace, path: Path) -> Any:
         core = Parley(open_database(sqlite_url(path / "parley.sqlite")), path)
         core.add_demo_accounts()
         opened.append(core)
         return core
+
+    return open_core
+
+
+@pytest.mark.timeout(60)
+def test_closing_the_window_ends_run_gui_after_cleanup(qapp: Any, data_dir: Path) -> None:
+    from ui.app import run_gui
+    from ui.main_window import MainWindow
+
+    opened: list[Any] = []
+    open_core = _demo_core_opener(opened)
 
     windows: list[MainWindow] = []
 
@@ -67,18 +74,11 @@ def test_a_storage_error_at_start_is_one_plain_message(
 
 @pytest.mark.timeout(60)
 def test_app_quit_still_runs_the_cleanup(qapp: Any, data_dir: Path) -> None:
-    from services.core import Parley
-    from services.store.db import open_database, sqlite_url
     from ui.app import run_gui
     from ui.main_window import MainWindow
 
     opened: list[Any] = []
-
-    def open_core(_args: argparse.Namespace, path: Path) -> Any:
-        core = Parley(open_database(sqlite_url(path / "parley.sqlite")), path)
-        core.add_demo_accounts()
-        opened.append(core)
-        return core
+    open_core = _demo_core_opener(opened)
 
     def quit_when_shown() -> None:
         if any(isinstance(w, MainWindow) and w.isVisible() for w in QApplication.topLevelWidgets()):
