@@ -872,6 +872,14 @@ class FakeMastodon:
         answer.body = [self._status_json(s) for s in answer.body]
         return answer
 
+    def _children(self) -> dict[str, list[str]]:
+        """The replies to each status, by id (a subclass may keep this as an index instead)."""
+        children: dict[str, list[str]] = {}
+        for s in self.statuses.values():
+            if s["in_reply_to_id"]:
+                children.setdefault(str(s["in_reply_to_id"]), []).append(str(s["id"]))
+        return children
+
     def _context(self, status: Mapping[str, Any]) -> dict[str, Any]:
         ancestors = []
         parent = status["in_reply_to_id"]
@@ -884,15 +892,15 @@ class FakeMastodon:
             parent = p["in_reply_to_id"]
         ancestors.reverse()
         descendants = []
+        children = self._children()
         frontier = [status["id"]]
         while frontier:
-            current = frontier.pop()
-            for s in sorted(self.statuses.values(), key=lambda s: _key(s["id"])):
-                if s["in_reply_to_id"] == current and s["id"] not in seen:
-                    seen.add(s["id"])
-                    frontier.append(s["id"])
-                    if not s["deleted"]:
-                        descendants.append(s)
+            for child in children.get(frontier.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    frontier.append(child)
+                    if not self.statuses[child]["deleted"]:
+                        descendants.append(self.statuses[child])
         descendants.sort(key=lambda s: _key(s["id"]))
         return {
             "ancestors": [self._status_json(s) for s in ancestors],
