@@ -244,6 +244,43 @@ class AuditEvent(SQLModel, table=True):
     detail: str = ""
 
 
+#: The condition of an active (not withdrawn) correction; one per post (see Correction.__table_args__).
+ACTIVE_CORRECTION = "withdrawn_at IS NULL"
+
+
+class Correction(SQLModel, table=True):
+    """An operator's verdict on a post's triage (urgent, not urgent, not negative); undoing keeps it, withdrawn.
+
+    What the similarity index compares is frozen here when the correction is made, so a later change
+    of the triage rules or of the post does not quietly change which posts it nudges.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    verdict: str
+    operator: str = ""
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    withdrawn_at: datetime | None = _ts()
+    withdrawn_by: str | None = None
+    # Content words and cue codes of the post's text, space-separated (see services/corrections.py).
+    words: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    cues: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # What triage said before the operator disagreed.
+    before_urgency: float = 0.0
+    before_urgent: bool = False
+    before_negative: bool = False
+
+    __table_args__ = (
+        Index(
+            "ux_correction_active_post",
+            "post_id",
+            unique=True,
+            sqlite_where=sql_text(ACTIVE_CORRECTION),
+            postgresql_where=sql_text(ACTIVE_CORRECTION),
+        ),
+    )
+
+
 class Setting(SQLModel, table=True):
     """One stored setting (JSON value), see services/settings.py for the registry."""
 

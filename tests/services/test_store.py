@@ -40,6 +40,7 @@ EXPECTED_TABLES = {
     "template",
     "audit_event",
     "setting",
+    "correction",
     "alembic_version",
     "post_fts",
 }
