@@ -79,6 +79,26 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("posts", type=int, nargs="+")
     m.add_argument("--as", dest="status", required=True, choices=["new", "open", "done", "ignored"])
 
+    co = sub.add_parser("correct", help="correct a post's triage; posts like it are scored again")
+    co.add_argument("post", type=int)
+    verdict = co.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--as", dest="verdict", metavar="urgent|not-urgent|not-negative")
+    verdict.add_argument("--undo", action="store_true", help="withdraw the post's correction")
+    co.add_argument("--by", metavar="NAME", help="who corrects (default: the operator setting)")
+    co.add_argument("--json", action="store_true")
+    cl = sub.add_parser("corrections", help="operators' corrections of triage")
+    cl_sub = cl.add_subparsers(dest="corrections_command", required=True)
+    cl_list = cl_sub.add_parser("list")
+    cl_list.add_argument("--all", action="store_true", help="withdrawn ones too")
+    cl_list.add_argument("--json", action="store_true")
+
+    st = sub.add_parser("settings", help="show or change a setting (the ones of the Settings dialog)")
+    st_sub = st.add_subparsers(dest="settings_command", required=True)
+    st_sub.add_parser("list").add_argument("--json", action="store_true")
+    st_set = st_sub.add_parser("set")
+    st_set.add_argument("key")
+    st_set.add_argument("value")
+
     d = sub.add_parser("demo", help="drive the demo network")
     d.add_argument("switch", choices=["offline", "online", "faults"])
     d.add_argument("rate", nargs="?", type=float, default=None)
@@ -190,6 +210,16 @@ async def run_command(args: argparse.Namespace, core: object) -> int:
             return c.import_jsonl(core, fh, out, err, size=os.fstat(fh.fileno()).st_size)
     if cmd == "mark":
         return await c.set_status(core, ids=args.posts, status=args.status, out=out)
+    if cmd == "correct":
+        return await c.correct(
+            core, post_id=args.post, verdict=args.verdict, operator=args.by, as_json=args.json, out=out
+        )
+    if cmd == "corrections":
+        return await c.corrections_list(core, include_withdrawn=args.all, as_json=args.json, out=out)
+    if cmd == "settings":
+        if args.settings_command == "set":
+            return await c.settings_set(core, key=args.key, value=args.value, out=out)
+        return c.settings_list(core, as_json=args.json, out=out)
     if cmd == "demo":
         if args.switch == "faults":
             return c.demo_switch(core, offline=None, faults=args.rate or 0.0, out=out)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from services.core import Parley
+from services.corrections import verdict_words
 from services.errors import InvalidInput, NotFound
 from services.store.posts import PageKey, PostRow, TimelineFilter
 from services.triage import TriageInput
@@ -302,6 +303,45 @@ async def set_status(core: Parley, *, ids: list[int], status: str, out: IO[str])
     if missing:
         raise NotFound(f"There is no post {', '.join(str(i) for i in sorted(missing))}.")
     out.write(f"{len(ids)} marked {status}\n")
+    return 0
+
+
+async def correct(
+    core: Parley, *, post_id: int, verdict: str | None, operator: str | None, as_json: bool, out: IO[str]
+) -> int:
+    """``correct POST_ID --as urgent|not-urgent|not-negative`` or ``correct POST_ID --undo``."""
+    if verdict is None:
+        outcome = await core.db.run(core.undo_correction, post_id, operator)
+    else:
+        outcome = await core.db.run(core.correct, post_id, verdict, operator)
+    row = outcome.correction
+    if as_json:
+        _emit(out, {**row.to_json(), "similar": list(outcome.similar), "rescored": sorted(outcome.rescored)})
+        return 0
+    words = verdict_words(row.verdict)
+    if row.active:
+        out.write(f"post {row.post_id} marked {words}{f' by {row.operator}' if row.operator else ''}")
+    else:
+        out.write(f"post {row.post_id}: correction withdrawn (it was marked {words})")
+    n = len(outcome.similar)
+    similar = f"; {n} similar open post{'s' if n != 1 else ''} scored again ({', '.join(map(str, outcome.similar))})"
+    out.write((similar if n else "; no similar open posts") + "\n")
+    return 0
+
+
+async def corrections_list(core: Parley, *, include_withdrawn: bool, as_json: bool, out: IO[str]) -> int:
+    """``corrections list [--all] [--json]``: newest first."""
+    for r in await core.db.run(lambda: core.corrections(include_withdrawn=include_withdrawn)):
+        if as_json:
+            _emit(out, r.to_json())
+            continue
+        state = "" if r.active else "  (withdrawn)"
+        who = r.operator or "-"
+        text = " ".join(r.text.split())
+        when = r.created_at.strftime("%Y-%m-%d %H:%M")
+        out.write(
+            f"{r.id:>5}  post {r.post_id:<6} {verdict_words(r.verdict):<13} {who:<12} {when}  {text[:60]}{state}\n"
+        )
     return 0
 
 

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from services import health as health_mod
 from services import settings as settings_mod
 from services.changes import Changes
+from services.corrections import CorrectionIndex
 from services.errors import InvalidInput, NotFound
 from services.importer import Importer
 from services.mastodon_auth import MastodonSignIn
@@ -24,6 +25,7 @@ from services.networks.base import RemoteAuthor
 from services.networks.registry import NetworkRegistry
 from services.outbox import PENDING, DrainReport, Outbox, OutboxRow
 from services.secrets import Secret, account_key
+from services.store import corrections as corrections_store
 from services.store import posts as store
 from services.store.db import Database
 from services.store.models import STATUSES, Account, Author, Post, SyncCursor
@@ -81,6 +83,7 @@ class Parley:
         self.networks = NetworkRegistry(data_dir)
         self._settings: dict[str, Any] = self.load_settings()
         self._triage: Triage | None = None
+        self._corrections_seen: tuple[int, int] | None = None
         self.sync = SyncService(db, self.networks, self.triage, clock)
         self.outbox = Outbox(db, self.networks, clock=clock)
 
@@ -105,10 +108,62 @@ class Parley:
         return Changes(settings=True)
 
     def triage(self) -> Triage:
-        """The scorer (TextBlob loads on first use, off the path to the first window)."""
+        """The scorer with the stored corrections (TextBlob loads on first use, off the path to the first window)."""
         if self._triage is None:
-            self._triage = Triage(threshold=float(self._settings["urgency_threshold"]))
+            triage = Triage(threshold=float(self._settings["urgency_threshold"]))
+            self.refresh_corrections(triage)
+            self._triage = triage
         return self._triage
+
+    # -- operator corrections --------------------------------------------------------------------
+
+    def refresh_corrections(self, triage: Triage | None = None) -> bool:
+        """Load the corrections again if they changed (a teammate's, in team mode); returns whether they did."""
+        triage = triage or self._triage
+        if triage is None:
+            return False  # loaded with the scorer on first use
+        with self.db.session() as s:
+            seen = corrections_store.signature(s)
+            if seen == self._corrections_seen and triage.corrections is not None:
+                return False
+            triage.corrections = corrections_store.load_index(s)
+        self._corrections_seen = seen
+        return True
+
+    def correct(self, post_id: int, verdict: str, operator: str | None = None) -> corrections_store.Outcome:
+        """An operator's verdict ("urgent", "not_urgent", "not_negative") on a post (blocking).
+
+        The post takes it at once; open posts like it are scored again with the new correction.
+        ``operator`` defaults to the "operator" setting.
+        """
+        threshold = self.triage().threshold
+        with self.db.session() as s:
+            outcome = corrections_store.correct(s, post_id, verdict, self._operator(operator), self.clock(), threshold)
+        self._use_corrections(outcome.index)
+        return outcome
+
+    def undo_correction(self, post_id: int, operator: str | None = None) -> corrections_store.Outcome:
+        """Withdraw the correction of a post (blocking); it and the posts like it are scored again."""
+        threshold = self.triage().threshold
+        with self.db.session() as s:
+            outcome = corrections_store.undo(s, post_id, self._operator(operator), self.clock(), threshold)
+        self._use_corrections(outcome.index)
+        return outcome
+
+    def corrections(
+        self, *, include_withdrawn: bool = False, post_id: int | None = None
+    ) -> list[corrections_store.CorrectionRow]:
+        """Corrections, newest first (the active ones unless ``include_withdrawn``)."""
+        with self.db.session() as s:
+            return corrections_store.rows(s, include_withdrawn=include_withdrawn, post_id=post_id)
+
+    def _operator(self, name: str | None) -> str:
+        return (name if name is not None else str(self._settings.get("operator") or "")).strip()
+
+    def _use_corrections(self, index: CorrectionIndex) -> None:
+        self.triage().corrections = index
+        with self.db.session() as s:
+            self._corrections_seen = corrections_store.signature(s)
 
     # -- accounts --------------------------------------------------------------------------------
 
@@ -378,7 +433,8 @@ class Parley:
         return Changes(updated_posts=frozenset(changed))
 
     async def sync_once(self) -> SyncReport:
-        """Fetch new mentions from every account."""
+        """Fetch new mentions from every account (with the corrections teammates made meanwhile)."""
+        await self.db.run(self.refresh_corrections)  # a teammate's corrections count from this pass on
         return await self.sync.sync_once()
 
     async def queue_reply(self, post_id: int, text: str) -> OutboxRow:

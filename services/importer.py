@@ -16,7 +16,7 @@ from services.networks.base import RemoteAuthor, RemotePost
 from services.store import posts as store
 from services.store.db import Database
 from services.store.models import KIND_OWN_REPLY, Account
-from services.triage import Score, Triage, TriageInput
+from services.triage import Adjuster, Score, Triage, TriageInput
 
 #: Lines per batch: large enough to amortise the round trips, small enough to keep memory flat.
 BATCH = 2000
@@ -26,11 +26,18 @@ PARALLEL_FROM = 5000
 _worker_triage: Triage | None = None
 
 
+def _start_worker(threshold: float, corrections: Adjuster | None) -> None:
+    """Build a worker process's scorer once, with the operators' corrections as they were when the import began."""
+    global _worker_triage
+    _worker_triage = Triage(threshold, corrections)
+
+
 def _score_in_worker(inputs: tuple[TriageInput, ...], threshold: float) -> list[Score]:
     """Score one chunk in a worker process (the scorer is built once per process)."""
     global _worker_triage
-    if _worker_triage is None or _worker_triage.threshold != threshold:
+    if _worker_triage is None:
         _worker_triage = Triage(threshold)
+    _worker_triage.threshold = threshold
     return _worker_triage.score_many(inputs)
 
 
@@ -158,7 +165,11 @@ class Importer:
         inflight: list[tuple[store.Prepared, list[Future[list[Score]]]]] = []
         # spawn, not fork: the database worker thread may hold locks a forked child would inherit.
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
+        # The corrections travel once per worker (they pickle as the corrections themselves), not with each chunk.
+        start = (self.triage.threshold, self.triage.corrections)
+        with ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=ctx, initializer=_start_worker, initargs=start
+        ) as pool:
 
             def settle(keep: int) -> None:
                 nonlocal new, skipped

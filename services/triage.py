@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from services.triage_rules import (
     ACRONYMS,
@@ -27,10 +28,15 @@ from services.triage_rules import (
 __all__ = [
     "DEFAULT_THRESHOLD",
     "MAX_CHARS",
+    "VERDICT_REASON",
+    "Adjuster",
+    "Adjustment",
     "Reason",
     "Score",
     "Triage",
     "TriageInput",
+    "cue_codes",
+    "fold_text",
     "score_text",
 ]
 
@@ -39,6 +45,9 @@ DEFAULT_THRESHOLD: float = 0.5
 
 #: Only this much of a post is analysed: enough for any real post, and a 1 MB paste stays fast.
 MAX_CHARS = 5_000
+
+#: The reason code of an operator's own verdict on a post; it is listed before every other reason.
+VERDICT_REASON = "operator_verdict"
 
 # Weights of the reasons that do not come from the cue lexicons.
 _SPAM_WORDS = next(index for index, cue in enumerate(CUES) if cue.code == "_spam_word")
@@ -87,6 +96,32 @@ class TriageInput:
     is_own: bool = False
     is_repost: bool = False
     author_is_bot: bool = False
+    #: The stored post being scored again, if any: an operator's verdict on it applies.
+    post_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """What operators' corrections change in one post's score.
+
+    Attributes:
+        reasons: Reasons to add (each names the correction behind it and carries its weight).
+        negative: Overrides "negative" when not None.
+        urgent: Overrides "urgent" when not None (an operator's verdict on the post itself);
+            urgent posts then have at least the threshold's urgency.
+    """
+
+    reasons: tuple[Reason, ...]
+    negative: bool | None = None
+    urgent: bool | None = None
+
+
+class Adjuster(Protocol):
+    """Adjusts scores from operators' corrections (services/corrections.py holds the one we use)."""
+
+    def adjust(self, post_id: int | None, folded: str, codes: frozenset[str]) -> Adjustment | None:
+        """The adjustment for a post (its id when stored, its folded text, its cue codes), or None."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +185,11 @@ def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.casefold())
     text = _COMBINING.sub("", text).translate(_APOSTROPHES)
     return _SPACES.sub(" ", text).strip()
+
+
+def fold_text(text: str) -> str:
+    """A post's text as triage reads it: capped, without markup, casefolded, unaccented, single-spaced."""
+    return _fold(_clean(text))
 
 
 # --- The cue matcher -------------------------------------------------------------------------
@@ -384,7 +424,8 @@ class _Reasons:
         return code in self._by_code
 
     def ordered(self) -> tuple[Reason, ...]:
-        return tuple(sorted(self._by_code.values(), key=lambda r: (-abs(r.weight), r.code)))
+        # An operator's verdict comes first whatever its weight: it decides the post.
+        return tuple(sorted(self._by_code.values(), key=lambda r: (r.code != VERDICT_REASON, -abs(r.weight), r.code)))
 
 
 # --- The scorer --------------------------------------------------------------------------------
@@ -393,12 +434,17 @@ class _Reasons:
 class Triage:
     """Scores posts; one instance can be shared by the whole app (it keeps no per-post state)."""
 
-    __slots__ = ("_threshold",)
+    __slots__ = ("_threshold", "corrections")
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
-        """Create a scorer that calls negative posts urgent from ``threshold`` (0..1) up."""
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, corrections: Adjuster | None = None) -> None:
+        """Create a scorer that calls negative posts urgent from ``threshold`` (0..1) up.
+
+        ``corrections`` (operators' verdicts, see services/corrections.py) adjusts the scores of the
+        corrected posts and of similar ones; it may be swapped at any time for a newer one.
+        """
         self._threshold = DEFAULT_THRESHOLD
         self.threshold = threshold
+        self.corrections = corrections
 
     @property
     def threshold(self) -> float:
@@ -532,15 +578,29 @@ class Triage:
                 reasons.add(code, label, _NOISE_WEIGHT)
                 noise = True
 
+        adjustment = None
+        if self.corrections is not None:
+            adjustment = self.corrections.adjust(item.post_id, folded, frozenset(codes))
+        if adjustment is not None:
+            for reason in adjustment.reasons:
+                reasons.add(reason.code, reason.label, reason.weight, specific=True)
+            if adjustment.negative is not None:
+                negative = adjustment.negative
+
         ordered = reasons.ordered()
         urgency = _combine(ordered)
         if noise:
             urgency = min(urgency, 0.1)
+        urgent = negative and not noise and urgency >= self._threshold
+        if adjustment is not None and adjustment.urgent is not None:
+            urgent = adjustment.urgent  # the operator's verdict on this very post
+            if urgent:
+                urgency = max(urgency, self._threshold)
         return Score(
             sentiment=round(sentiment, 4),
             negative=negative,
             urgency=urgency,
-            urgent=negative and not noise and urgency >= self._threshold,
+            urgent=urgent,
             reasons=ordered,
         )
 
@@ -596,6 +656,11 @@ class Triage:
         # A real complaint may mention a promo code and paste a screenshot link: ask for more.
         complaint = any(not code.startswith("_") for code in codes)
         return score >= (3 if complaint else 2)
+
+
+def cue_codes(folded: str) -> frozenset[str]:
+    """The codes of the cue families found in a folded text (``fold_text``), private ones included."""
+    return frozenset(CUES[index].code for index in _find_cues(folded).cues)
 
 
 def _double_counted_tone(hits: _Hits) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -314,7 +314,8 @@ class _TriageContext:
 
     author_times: dict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     thread_sizes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    thread_urgent: set[str] = field(default_factory=set)
+    # When each urgent post of a thread was written: only earlier ones escalate a post (not itself).
+    thread_urgent: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     replies_at: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     account_id: int | None = None
 
@@ -343,7 +344,7 @@ class _TriageContext:
             for conv, kind, urgent, at in session.execute(q2):
                 ctx.thread_sizes[conv] += 1
                 if urgent:
-                    ctx.thread_urgent.add(conv)
+                    ctx.thread_urgent[conv].append(at)
                 if kind == KIND_OWN_REPLY:
                     ctx.replies_at[conv].append(at)
         for p in new:
@@ -384,7 +385,9 @@ class _TriageContext:
             author_followers=post.author.followers,
             repeat_contacts=0 if own else len(earlier),
             thread_length=self.thread_sizes[post.conversation_key],
-            earlier_urgent_in_thread=post.conversation_key in self.thread_urgent,
+            earlier_urgent_in_thread=any(
+                at < post.created_at for at in self.thread_urgent.get(post.conversation_key, ())
+            ),
             answered=self.answered_later(post),
             is_own=own,
             is_repost=post.is_repost,
@@ -414,8 +417,26 @@ def rescore_open(session: Session, triage: Triage, now: datetime, limit: int = 3
         .order_by(col(Post.scored_at))
         .limit(limit)
     ).all()
+    return _rescore(session, triage, now, [(post, author) for post, author in stale])
+
+
+def rescore_posts(session: Session, triage: Triage, now: datetime, ids: Sequence[int]) -> list[int]:
+    """Score these posts again at once, whatever their status (after an operator's correction); returns changed ids."""
+    pairs: list[tuple[Post, Author]] = []
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 500):
+        found = session.execute(
+            select(Post, Author)
+            .join(Author, col(Author.id) == col(Post.author_id))
+            .where(col(Post.id).in_(unique[start : start + 500]))
+        ).all()
+        pairs.extend((post, author) for post, author in found)
+    return _rescore(session, triage, now, pairs)
+
+
+def _rescore(session: Session, triage: Triage, now: datetime, stored: Sequence[tuple[Post, Author]]) -> list[int]:
     by_account: dict[int, list[tuple[Post, Author]]] = defaultdict(list)
-    for post, author in stale:
+    for post, author in stored:
         by_account[post.account_id].append((post, author))
     changed: list[int] = []
     for account_id, pairs in by_account.items():
@@ -424,7 +445,11 @@ def rescore_open(session: Session, triage: Triage, now: datetime, limit: int = 3
         remote = [_as_remote(p, a) for p, a in pairs]
         author_ids = {a.remote_id: a.id for _, a in pairs if a.id is not None}
         ctx = _TriageContext.load(session, account, remote, author_ids)
-        inputs = [ctx.input_for(r, author_ids[r.author.remote_id], now, account, stored=True) for r in remote]
+        # The post id lets an operator's verdict on that very post apply.
+        inputs = [
+            replace(ctx.input_for(r, author_ids[r.author.remote_id], now, account, stored=True), post_id=p.id)
+            for r, (p, _) in zip(remote, pairs, strict=True)
+        ]
         for (post, _), score in zip(pairs, triage.score_many(inputs), strict=True):
             reasons = reasons_to_json(score.reasons)
             if post.urgent != score.urgent or post.reasons != reasons:

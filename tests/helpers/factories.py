@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -175,3 +175,29 @@ def copy_data_dir(template: Path, target: Path) -> Path:
         if f.is_file() and f.name.endswith((".sqlite", ".sqlite-wal", ".sqlite-shm")):
             shutil.copy2(f, target / f.name)
     return target
+
+
+def import_texts(core: Parley, texts: Sequence[str], *, at: datetime | None = None, workers: int = 1) -> list[int]:
+    """Import one post per text (each by its own author, a minute apart) the way ``import --jsonl`` does.
+
+    By default the last one is written just now, so no post has waited long enough to say so.
+    Returns the new posts' ids in the order of ``texts``.
+    """
+    start = at or core.clock() - timedelta(minutes=len(texts))
+    before = core.max_post_id()
+    lines = [
+        json.dumps(
+            {
+                "network": "mastodon",
+                "account": "@acme@masto.example",
+                "remote_id": f"t{before + n}",
+                "author": f"writer{before + n}",
+                "text": text,
+                "created_at": (start + timedelta(minutes=n)).isoformat(),
+            }
+        )
+        for n, text in enumerate(texts)
+    ]
+    new, _, errors = core.import_lines(lines, workers=workers)
+    assert not errors and new == len(texts), (new, errors)
+    return list(range(before + 1, before + 1 + new))
