@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
+from services import settings as settings_mod
 from services.core import Parley
 from services.corrections import verdict_words
 from services.errors import InvalidInput, NotFound
@@ -58,6 +59,25 @@ async def accounts_list(core: Parley, *, as_json: bool, out: IO[str]) -> int:
             last = a.last_sync_at.strftime("%Y-%m-%d %H:%M") if a.last_sync_at else "never"
             problem = f"  ({h.headline})" if h and h.headline else f"  ({a.last_error})" if a.last_error else ""
             out.write(f"{a.id:>3}  {a.label:<22} {a.handle:<28} last sync {last}{problem}\n")
+    return 0
+
+
+def settings_list(core: Parley, *, as_json: bool, out: IO[str]) -> int:
+    """``settings list``: every setting with its value."""
+    for key, value in core.settings.items():
+        option = settings_mod.OPTIONS[key]
+        if as_json:
+            _emit(out, {"key": key, "value": value, "title": option.title, "choices": list(option.choices)})
+        else:
+            choices = f"  ({' | '.join(option.choices)})" if option.choices else ""
+            out.write(f"{key:<18} {value!s:<12}{choices}\n")
+    return 0
+
+
+async def settings_set(core: Parley, *, key: str, value: str, out: IO[str]) -> int:
+    """``settings set KEY VALUE`` (validated as the Settings dialog validates it)."""
+    await core.db.run(core.save_setting, key, value)
+    out.write(f"{key} = {core.settings[key]}\n")
     return 0
 
 

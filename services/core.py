@@ -21,7 +21,7 @@ from services.errors import InvalidInput, NotFound
 from services.importer import Importer
 from services.mastodon_auth import MastodonSignIn
 from services.networks import bluesky, demo, mastodon
-from services.networks.base import RemoteAuthor
+from services.networks.base import History, RemoteAuthor
 from services.networks.registry import NetworkRegistry
 from services.outbox import PENDING, DrainReport, Outbox, OutboxRow
 from services.secrets import Secret, account_key
@@ -31,6 +31,7 @@ from services.store.db import Database
 from services.store.models import STATUSES, Account, Author, Post, SyncCursor
 from services.store.posts import PageKey, PostRow, TimelineFilter
 from services.store.types import utcnow
+from services.sync import STREAM as MENTIONS_STREAM
 from services.sync import SyncReport, SyncService
 from services.textlength import graphemes
 from services.triage import Triage
@@ -84,7 +85,7 @@ class Parley:
         self._settings: dict[str, Any] = self.load_settings()
         self._triage: Triage | None = None
         self._corrections_seen: tuple[int, int] | None = None
-        self.sync = SyncService(db, self.networks, self.triage, clock)
+        self.sync = SyncService(db, self.networks, self.triage, clock, history=self.history)
         self.outbox = Outbox(db, self.networks, clock=clock)
 
     # -- settings and triage ---------------------------------------------------------------------
@@ -106,6 +107,10 @@ class Parley:
         if key == "urgency_threshold" and self._triage is not None:
             self._triage.threshold = float(self._settings[key])
         return Changes(settings=True)
+
+    def history(self) -> History:
+        """How far back the first sync of a newly added account reads (the "history" setting, from now)."""
+        return settings_mod.history(str(self._settings["history"]), self.clock())
 
     def triage(self) -> Triage:
         """The scorer with the stored corrections (TextBlob loads on first use, off the path to the first window)."""
@@ -418,7 +423,8 @@ class Parley:
     def last_syncs(self) -> dict[int, datetime | None]:
         """When each account last synced successfully."""
         with self.db.session() as s:
-            return {c.account_id: c.last_success for c in s.exec(select(SyncCursor))}
+            rows = s.exec(select(SyncCursor).where(col(SyncCursor.stream) == MENTIONS_STREAM))
+            return {c.account_id: c.last_success for c in rows}
 
     # -- actions ----------------------------------------------------------------------------------
 

@@ -13,7 +13,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from services.errors import ParleyError
+from services.gaps import gap_words, read_gaps
 from services.networks import bluesky, mastodon
+from services.networks.base import Gap
 from services.networks.registry import NetworkRegistry
 from services.store.db import Database
 from services.store.models import KIND_OWN_REPLY, Account, Post
@@ -112,6 +114,13 @@ class AccountHealth:
     typical_gap: timedelta | None
     silent_for: timedelta | None
     silent_alarm: str | None
+    #: Stretches whose mentions may not all be stored yet (later syncs read into them).
+    gaps: tuple[Gap, ...] = ()
+
+    @property
+    def gap_note(self) -> str | None:
+        """The open gaps in words (None when there are none)."""
+        return " ".join(gap_words(g) for g in self.gaps) or None
 
     @property
     def headline(self) -> str | None:
@@ -120,7 +129,7 @@ class AccountHealth:
             return f"{self.handle} needs to be signed in again. {self.last_error or self.session_note}".strip()
         if self.last_error:
             return self.last_error
-        return self.silent_alarm
+        return self.gap_note or self.silent_alarm
 
     def to_json(self) -> dict[str, Any]:
         """The health fields of an ``accounts list --json`` line."""
@@ -135,6 +144,8 @@ class AccountHealth:
             "rate_reset": self.rate_reset_at.isoformat() if self.rate_reset_at else None,
             "last_mention": self.last_mention_at.isoformat() if self.last_mention_at else None,
             "silent_alarm": self.silent_alarm,
+            "gaps": [g.to_json() for g in self.gaps],
+            "gap": self.gap_note,
         }
 
 
@@ -211,6 +222,7 @@ def account_health(s: Session, account: Account, registry: NetworkRegistry, now:
         silent_for=quiet.silent_for,
         # While syncs fail the error is the news; silence means something only when syncs succeed.
         silent_alarm=None if failing else quiet.alarm,
+        gaps=read_gaps(s, account.id),
     )
 
 

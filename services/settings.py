@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
 
 from services.errors import InvalidInput
+from services.networks.base import HISTORY_CAP, History
 from services.store.models import Setting
 
 #: How a setting's type is named in an error message.
@@ -27,6 +29,14 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    #: How each choice is said in the settings dialog (same order as ``choices``).
+    labels: tuple[str, ...] = ()
+
+    def label(self, choice: str) -> str:
+        """How one choice is said (the choice itself when no label was declared)."""
+        if choice in self.choices and len(self.labels) == len(self.choices):
+            return self.labels[self.choices.index(choice)]
+        return choice
 
     def check(self, value: Any) -> Any:
         """Coerce ``value`` to this option's type, or raise ``InvalidInput`` in plain words."""
@@ -73,8 +83,31 @@ OPTIONS: dict[str, Option] = {
             choices=("system", "light", "dark"),
         ),
         Option("operator", "", "Your name", "Shown to teammates and recorded with your replies."),
+        Option(
+            "history",
+            "7d",
+            "History for a new account",
+            f"How far back the first sync of an account you add reads its mentions (at most {HISTORY_CAP:,}, "
+            "the newest). Accounts already added keep what they have.",
+            choices=("none", "1d", "7d", "30d"),
+            labels=("None: only new mentions", "1 day", "7 days", "30 days"),
+        ),
     )
 }
+
+#: The span of each "history" choice.
+HISTORY_SPANS: dict[str, timedelta] = {
+    "none": timedelta(0),
+    "1d": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+
+
+def history(choice: str, now: datetime) -> History:
+    """What the first sync of a new account reads back, for a "history" setting."""
+    span = HISTORY_SPANS.get(choice, HISTORY_SPANS[str(OPTIONS["history"].default)])
+    return History(now - span, HISTORY_CAP if span else 0)
 
 
 def get_all(session: Session) -> dict[str, Any]:

@@ -114,6 +114,7 @@ async def stream_mentions(
     net: StreamingNetwork,
     *,
     on_connect: Callable[[], Awaitable[None]] | None = None,
+    on_drop: Callable[[], Awaitable[None]] | None = None,
     backoff: Backoff | None = None,
     idle_timeout: float = IDLE_TIMEOUT,
     healthy_after: float = HEALTHY_AFTER,
@@ -126,6 +127,8 @@ async def stream_mentions(
     caller's REST backfill from its stored cursor goes there, so whatever arrived while disconnected is
     fetched, and whatever arrives from then on is already queued on the open connection. A mention can
     therefore come twice (from the backfill and the stream); storing is idempotent, so that is harmless.
+    ``on_drop`` runs when an accepted connection ends or breaks, before waiting to reconnect (the caller
+    notes that mentions may be missing until its next backfill).
 
     Raises:
         AuthExpired: The token was refused (reconnecting would not help; the user must sign in again).
@@ -135,8 +138,10 @@ async def stream_mentions(
     while True:
         started = monotonic()
         delay: float | None = None
+        accepted = False
         try:
             async with net.notification_stream(idle_timeout) as notes, contextlib.aclosing(notes):
+                accepted = True
                 if on_connect is not None:
                     await on_connect()
                 async for note in notes:
@@ -151,6 +156,8 @@ async def stream_mentions(
             log.info("the live stream was rate limited; reconnecting in %.0f s", delay)
         except (Offline, UnknownOutcome) as exc:
             log.info("the live stream broke: %s", exc)
+        if accepted and on_drop is not None:
+            await on_drop()
         if monotonic() - started >= healthy_after:
             backoff.reset()
         await sleep(delay if delay is not None else backoff.next())

@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 
 from services.changes import Changes
 from services.errors import AuthExpired, InvalidInput, NetworkError, ParleyError
-from services.networks.base import Network, RemotePost
+from services.gaps import read_gaps, write_gaps
+from services.networks.base import Gap, GapFilling, History, Network, RemotePost
 from services.networks.registry import NetworkRegistry
 from services.store.db import Database
 from services.store.models import Account, SyncCursor
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 STREAM = "mentions"
 #: A safety stop for one account in one sync (pages of up to 100 posts).
 MAX_PAGES = 200
+#: Calls into gaps per account and sync, after the new mentions: a big gap fills over a few syncs
+#: instead of holding up the others (and the rate budget).
+FILL_CALLS = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +62,14 @@ class SyncService:
         networks: NetworkRegistry,
         triage: Callable[[], Triage],
         clock: Callable[[], datetime] = utcnow,
+        history: Callable[[], History] | None = None,
     ) -> None:
         self.db = db
         self.networks = networks
         self.triage = triage
         self.clock = clock
+        #: How far back the first sync of a new account reads (the "history" setting); None: each network's default.
+        self.history = history
 
     def _accounts(self) -> list[Account]:
         with self.db.session() as s:
@@ -75,12 +82,20 @@ class SyncService:
             ).first()
             return row.cursor if row else None
 
-    def _store(self, account: Account, posts: list[RemotePost], cursor: str | None) -> list[int]:
-        """Store a page and move the cursor in one transaction, so a crash never skips posts."""
+    def _store(
+        self, account: Account, posts: list[RemotePost], cursor: str | None, gaps: tuple[Gap, ...] | None = None
+    ) -> list[int]:
+        """Store a page and move the cursor in one transaction, so a crash never skips posts.
+
+        ``gaps`` (when given) replaces the account's open gaps, in the same transaction as the cursor
+        that holds the connector's way into them.
+        """
         now = self.clock()
         with self.db.session() as s:
             ids = ingest(s, account, posts, self.triage(), now)
             _touch_cursor(s, account, cursor=cursor, now=now, error=None)
+            if gaps is not None:
+                write_gaps(s, account, gaps)
             acc = s.get(Account, account.id)
             assert acc is not None
             acc.last_sync_at, acc.last_error, acc.last_error_kind = now, None, None
@@ -116,15 +131,37 @@ class SyncService:
         return new_ids, None
 
     async def _fetch_new(self, account: Account, network: Network, new_ids: list[int]) -> None:
-        """Page from the stored cursor until caught up, storing as it goes (ids land in ``new_ids`` even on error)."""
+        """Page from the stored cursor until caught up, then read into open gaps, storing as it goes.
+
+        New mentions come first; gaps (and a new account's history) are read after them, ``FILL_CALLS``
+        at most per sync, so the newest never wait behind an old stretch. Ids land in ``new_ids`` even on error.
+        """
         assert account.id is not None
         cursor = await self.db.run(self._cursor, account.id)
+        history = self.history() if self.history is not None else None
+        gaps: tuple[Gap, ...] = ()
         for _ in range(MAX_PAGES):
-            page = await network.fetch_mentions(cursor)
-            new_ids += await self.db.run(self._store, account, list(page.posts), page.cursor)
-            cursor = page.cursor
+            page = await network.fetch_mentions(cursor, history)
+            new_ids += await self.db.run(self._store, account, list(page.posts), page.cursor, page.gaps)
+            cursor, gaps = page.cursor, page.gaps
             if not page.more:
                 break
+        if not gaps or cursor is None or not isinstance(network, GapFilling):
+            return
+        for _ in range(FILL_CALLS):
+            page = await network.fill_gap(cursor)
+            new_ids += await self.db.run(self._store, account, list(page.posts), page.cursor, page.gaps)
+            cursor = page.cursor
+            if not page.more or cursor is None:
+                break
+
+    def _note_stream_gap(self, account: Account) -> None:
+        """The live connection dropped: until a sync catches up, mentions since now may be missing here."""
+        assert account.id is not None
+        with self.db.session() as s:
+            gaps = read_gaps(s, account.id)
+            if not any(g.kind == "stream" for g in gaps):
+                write_gaps(s, account, (*gaps, Gap(self.clock(), None, "stream")))
 
     def supports_streaming(self, account: Account) -> bool:
         """Whether the account's network can hold a live connection (else it is only polled)."""
@@ -177,8 +214,13 @@ class SyncService:
             finally:
                 await report(new_ids)
 
+        async def dropped() -> None:
+            await self.db.run(self._note_stream_gap, account)
+
         extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        posts = stream_mentions(network, on_connect=backfill, backoff=backoff, idle_timeout=idle_timeout, **extra)
+        posts = stream_mentions(
+            network, on_connect=backfill, on_drop=dropped, backoff=backoff, idle_timeout=idle_timeout, **extra
+        )
         try:
             async with contextlib.aclosing(posts):
                 async for post in posts:
@@ -207,10 +249,14 @@ class SyncService:
         return SyncReport(changes, len(new_ids), tuple(problems))
 
 
-def _touch_cursor(s: Session, account: Account, *, cursor: str | None, now: datetime | None, error: str | None) -> None:
-    row = s.exec(
-        select(SyncCursor).where(col(SyncCursor.account_id) == account.id, col(SyncCursor.stream) == STREAM)
+def _cursor_row(s: Session, account: Account, stream: str) -> SyncCursor | None:
+    return s.exec(
+        select(SyncCursor).where(col(SyncCursor.account_id) == account.id, col(SyncCursor.stream) == stream)
     ).first()
+
+
+def _touch_cursor(s: Session, account: Account, *, cursor: str | None, now: datetime | None, error: str | None) -> None:
+    row = _cursor_row(s, account, STREAM)
     if row is None:
         assert account.id is not None
         row = SyncCursor(account_id=account.id, stream=STREAM)

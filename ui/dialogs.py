@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from services.settings import OPTIONS
 from ui import theme
 from ui.icons import icon
 
@@ -149,6 +150,8 @@ class SettingsDialog(QDialog):
         self.operator.setMaxLength(80)
         form.addRow("Your name", self.operator)
         form.addRow("", self._hint("Recorded with your replies; the Mine view shows posts assigned to you."))
+
+        self.history = self._choice(form, "history", values)
         lay.addLayout(form)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
@@ -156,6 +159,18 @@ class SettingsDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         lay.addWidget(self.buttons)
+
+    def _choice(self, form: QFormLayout, key: str, values: Mapping[str, Any]) -> QComboBox:
+        """A row for a setting with choices, its words and hint taken from the settings registry."""
+        option = OPTIONS[key]
+        combo = QComboBox(self)
+        combo.setObjectName(key)
+        for choice in option.choices:
+            combo.addItem(option.label(choice), choice)
+        combo.setCurrentIndex(max(0, combo.findData(str(values.get(key, option.default)))))
+        form.addRow(option.title, combo)
+        form.addRow("", self._hint(option.description))
+        return combo
 
     def _hint(self, text: str) -> QLabel:
         label = QLabel(text, self)
@@ -173,6 +188,7 @@ class SettingsDialog(QDialog):
             "sync_interval": self.interval.value(),
             "theme": str(self.theme.currentData()),
             "operator": self.operator.text().strip(),
+            "history": str(self.history.currentData()),
         }
 
 

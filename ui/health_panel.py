@@ -110,6 +110,7 @@ class HealthCard(QFrame):
         self.grid.setColumnMinimumWidth(1, 90)
         lay.addLayout(self.grid)
         self.line_marks: dict[str, QLabel] = {}
+        self.line_labels: dict[str, QLabel] = {}
         self.line_texts: dict[str, QLabel] = {}
         self._line_states: dict[str, str] = {}
         foot = QHBoxLayout()
@@ -134,7 +135,7 @@ class HealthCard(QFrame):
             where += f" · {row.server_url.removeprefix('https://')}"
         self.where.setText(where)
         self.badge.setText(summary)
-        for i, line in enumerate(lines):
+        for line in lines:
             if line.key not in self.line_texts:
                 mark = QLabel(self)
                 mark.setFixedSize(14, 14)
@@ -143,21 +144,30 @@ class HealthCard(QFrame):
                 text = QLabel(self)
                 text.setWordWrap(True)
                 text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-                self.grid.addWidget(mark, i, 0, Qt.AlignmentFlag.AlignTop)
-                self.grid.addWidget(label, i, 1, Qt.AlignmentFlag.AlignTop)
-                self.grid.addWidget(text, i, 2)
+                place = len(self.line_texts)  # lines only ever join at the bottom
+                self.grid.addWidget(mark, place, 0, Qt.AlignmentFlag.AlignTop)
+                self.grid.addWidget(label, place, 1, Qt.AlignmentFlag.AlignTop)
+                self.grid.addWidget(text, place, 2)
                 self.line_marks[line.key], self.line_texts[line.key] = mark, text
+                self.line_labels[line.key] = label
             self.line_texts[line.key].setText(line.text)
             self.line_marks[line.key].setToolTip(STATE_WORDS.get(line.state, ""))
             self.line_marks[line.key].setAccessibleName(f"{line.label}: {STATE_WORDS.get(line.state, '')}")
             self._line_states[line.key] = line.state
+        # A line that comes and goes (open gaps) is hidden, not left showing its last words.
+        shown = {line.key for line in lines}
+        for key in self.line_texts:
+            for widget in (self.line_marks[key], self.line_labels[key], self.line_texts[key]):
+                widget.setVisible(key in shown)
+            if key not in shown:
+                self._line_states.pop(key, None)
         self.sign_in_button.setVisible(h.needs_sign_in and row.can_sign_in)
         self.setAccessibleName(f"{h.handle} on {row.network_name}: {summary}")
         self.restyle()
 
     def line_text(self, key: str) -> str:
-        """The words of one line (sync, error, sign_in, rate, mentions)."""
-        return self.line_texts[key].text() if key in self.line_texts else ""
+        """The words of one line shown now (sync, error, sign_in, rate, mentions, gaps); "" when not shown."""
+        return self.line_texts[key].text() if key in self._line_states else ""
 
     def line_state(self, key: str) -> str:
         """The state of one line."""

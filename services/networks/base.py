@@ -36,13 +36,64 @@ class RemotePost:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: The most mentions the first sync of a new account reads back, however long the chosen history:
+#: a busy account's month must not stall its first sync (nor spend its rate budget).
+HISTORY_CAP = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """How far back the first sync of an account reads (the "history to fetch" setting)."""
+
+    #: Nothing older than this (None: no time bound, only ``limit``).
+    since: datetime | None
+    #: At most this many mentions, the newest ones (0: none, only where to start from).
+    limit: int = HISTORY_CAP
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A stretch of time whose mentions may not all be stored yet; later syncs read into it.
+
+    ``kind`` says why: ``gap`` (a sync could not prove it joined up with what is stored),
+    ``history`` (the first sync's backfill is still reading back), ``stream`` (the live connection dropped
+    and no sync has caught up since).
+    """
+
+    start: datetime | None
+    end: datetime | None
+    kind: str = "gap"
+
+    def to_json(self) -> dict[str, str | None]:
+        """As stored and as ``accounts list --json`` shows it."""
+        return {
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "kind": self.kind,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Gap:
+        """Back from ``to_json`` (unreadable times become None: the gap itself is kept)."""
+
+        def when(value: Any) -> datetime | None:
+            try:
+                return datetime.fromisoformat(str(value)) if value else None
+            except ValueError:
+                return None
+
+        return cls(when(data.get("start")), when(data.get("end")), str(data.get("kind") or "gap"))
+
+
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    """One page of mentions and where to continue from."""
+    """One page of mentions, where to continue from, and the gaps still open after it."""
 
     posts: tuple[RemotePost, ...]
     cursor: str | None
     more: bool = False
+    #: Every gap the connector still has to read into (its own state is in ``cursor``).
+    gaps: tuple[Gap, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +137,12 @@ class Network(Protocol):
         """Check the credentials and return the account's own identity."""
         ...
 
-    async def fetch_mentions(self, cursor: str | None) -> FetchResult:
-        """Fetch the next page of mentions newer than ``cursor`` (oldest first)."""
+    async def fetch_mentions(self, cursor: str | None, history: History | None = None) -> FetchResult:
+        """Fetch the next page of mentions newer than ``cursor`` (oldest first).
+
+        ``history`` applies only while nothing has been fetched yet (the first sync): how far back to
+        read (None: the connector's default).
+        """
         ...
 
     async def fetch_conversation(self, target: ReplyTarget) -> tuple[RemotePost, ...]:
@@ -120,4 +175,13 @@ class Network(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class GapFilling(Protocol):
+    """A connector that can leave gaps behind its cursor (``FetchResult.gaps``) and read into them later."""
+
+    async def fill_gap(self, cursor: str) -> FetchResult:
+        """Read the next stretch of the newest open gap; ``more`` while gaps remain."""
         ...

@@ -16,7 +16,7 @@ import re
 import secrets as pyrandom
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
@@ -34,13 +34,16 @@ from services.errors import (
     UnknownOutcome,
 )
 from services.networks.base import (
+    HISTORY_CAP,
     FetchResult,
+    History,
     RateLimitState,
     RemoteAuthor,
     RemotePost,
     ReplyTarget,
     SentReply,
 )
+from services.networks.bluesky_cursor import BlueskyCursor, Hole, Mark
 from services.secrets import SecretStore, account_key
 from services.textlength import bluesky_length
 
@@ -329,68 +332,21 @@ def _strong_ref(value: Any) -> dict[str, str] | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Mark:
-    """A place in the notification list: when it was indexed and its URI."""
+@dataclass(slots=True)
+class _Walk:
+    """What one walk down the notification list found, and where it stopped."""
 
-    at: datetime
-    uri: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"indexedAt": self.at.isoformat(), "uri": self.uri}
-
-    @classmethod
-    def from_json(cls, data: Any) -> _Mark | None:
-        if not isinstance(data, Mapping):
-            return None
-        at = parse_datetime(data.get("indexedAt"))
-        return cls(at, str(data.get("uri") or "")) if at else None
-
-
-@dataclass(frozen=True, slots=True)
-class _MentionCursor:
-    """Our sync cursor, stored as JSON text.
-
-    ``seen`` is the newest notification already handed over. While a long gap is being read in
-    several steps, ``resume`` is the server's cursor to go on from, ``top`` the newest notification
-    of this pass (it becomes ``seen`` once the gap is closed) and ``count`` how many notifications it read.
-    """
-
-    seen: _Mark | None = None
-    resume: str | None = None
-    top: _Mark | None = None
-    count: int = 0
-
-    @classmethod
-    def parse(cls, text: str | None) -> _MentionCursor:
-        if not text:
-            return cls()
-        try:
-            data = json.loads(text)
-        except ValueError:
-            log.warning("ignoring an unreadable Bluesky sync cursor")
-            return cls()
-        if not isinstance(data, Mapping):
-            return cls()
-        resume = data.get("resume")
-        return cls(
-            _Mark.from_json(data.get("seen")),
-            str(resume) if resume else None,
-            _Mark.from_json(data.get("top")),
-            int(data.get("count") or 0),
-        )
-
-    def dump(self) -> str:
-        data: dict[str, Any] = {"v": 1}
-        if self.seen:
-            data["seen"] = self.seen.to_json()
-        if self.resume:
-            data["resume"] = self.resume
-            data["count"] = self.count
-            if self.top:
-                data["top"] = self.top.to_json()
-        # Always a value, even with nothing seen yet: the sync keeps its old cursor when given None.
-        return json.dumps(data, sort_keys=True)
+    found: list[Mapping[str, Any]] = field(default_factory=list)
+    #: The newest notification read (the list is newest first).
+    top: Mark | None = None
+    #: The oldest notification read.
+    last: Mark | None = None
+    #: The server's cursor to go on from, if the walk did not arrive.
+    cursor: str | None = None
+    #: The walk met its stop (a known notification, the time bound, its allowance, or the list's end).
+    arrived: bool = False
+    #: Mentions it may still take (None: no allowance).
+    left: int | None = None
 
 
 # -- the XRPC client -------------------------------------------------------------------------------
@@ -661,22 +617,71 @@ class BlueskyNetwork:
             followers = _int(profiles[did].get("followersCount"))
         return RemoteAuthor(did, handle, name, followers)
 
-    async def fetch_mentions(self, cursor: str | None) -> FetchResult:
+    async def fetch_mentions(self, cursor: str | None, history: History | None = None) -> FetchResult:
         """Mentions, replies and quotes newer than ``cursor``, oldest first.
 
         listNotifications pages from the newest backwards, so we page until we meet a notification
         already handed over (or an older one, in case that one was deleted). Pages can be short or
         empty and still carry a cursor when the server filters after paging; only a missing cursor
-        ends the list. A long gap is read a few pages per call (``more=True``) with the way back
-        kept in the cursor, so a crash in the middle neither skips nor repeats the gap.
+        ends the list. One call reads at most ``max_pages`` pages, so the newest mentions always come
+        first: whatever lies below is kept as a stretch in the cursor, for ``fill_gap`` to read into
+        (a long offline spell, or the first sync's ``history``).
         """
-        state = _MentionCursor.parse(cursor)
-        stop = state.seen
-        api_cursor = state.resume
-        top = state.top
-        count = state.count
-        found: list[Mapping[str, Any]] = []
-        done = False
+        state = BlueskyCursor.parse(cursor)
+        first = state.seen is None
+        if first:
+            if state.since is not None:  # no mentions when the account was added: all after that is new
+                history = History(state.since, HISTORY_CAP)
+            history = history or History(None, self.backfill_limit)
+            stop = Mark(history.since, "") if history.since else None
+            walk = await self._walk(None, stop, max(0, history.limit), take_top=True)
+        else:
+            stop = state.seen
+            walk = await self._walk(None, stop, None, take_top=False)
+        seen = walk.top or state.seen
+        fresh = BlueskyCursor(seen, None if seen else (state.since or self.clock()), state.holes)
+        if not walk.arrived:
+            kind = "history" if first else "gap"
+            fresh = fresh.with_hole(Hole(walk.cursor, stop, walk.last or seen, kind, walk.left))
+        posts = await self._posts_from_notifications(walk.found)
+        return FetchResult(posts, fresh.dump(), False, fresh.gaps())
+
+    async def fill_gap(self, cursor: str) -> FetchResult:
+        """Read up to ``max_pages`` pages into the newest open stretch, from where the last call left off.
+
+        A saved server cursor the server no longer takes is read again from the newest end, skipping
+        what lies above the stretch (anything read twice is stored once).
+        """
+        state = BlueskyCursor.parse(cursor)
+        if not state.holes:
+            return FetchResult((), state.dump(), False)
+        hole, rest = state.holes[0], state.holes[1:]
+        walk = await self._walk(hole.resume, hole.stop, hole.left, take_top=False, above=hole.last)
+        if not walk.arrived:
+            rest = (Hole(walk.cursor, hole.stop, walk.last or hole.last, hole.kind, walk.left), *rest)
+        fresh = replace(state, holes=rest)
+        posts = await self._posts_from_notifications(walk.found)
+        return FetchResult(posts, fresh.dump(), bool(rest), fresh.gaps())
+
+    async def _walk(
+        self,
+        resume: str | None,
+        stop: Mark | None,
+        left: int | None,
+        *,
+        take_top: bool,
+        above: Mark | None = None,
+    ) -> _Walk:
+        """Page down the notification list from ``resume`` (None: the newest) until ``stop``, for ``max_pages``.
+
+        ``take_top`` notes the newest notification even when it is already past the stop (a first sync
+        must learn where the list stands, whatever it takes). ``above``: the last notification read
+        above a stretch; it and anything newer were handed over before and are passed over (they come
+        again when the saved cursor was refused and the walk starts from the newest).
+        """
+        walk = _Walk(cursor=resume, left=left)
+        api_cursor = resume
+        restarted = False
         for _ in range(self.max_pages):
             params: list[tuple[str, str | int]] = [("reasons", r) for r in MENTION_REASONS]
             params.append(("limit", self.page_limit))
@@ -685,13 +690,10 @@ class BlueskyNetwork:
             try:
                 data = await self._call("GET", "app.bsky.notification.listNotifications", params=params)
             except Rejected:
-                if not (api_cursor and api_cursor == state.resume and not found):
+                if not (api_cursor and api_cursor == resume and walk.last is None and not restarted):
                     raise
-                # A saved way back that the server no longer takes: read the gap again from the
-                # newest end (what was already stored is skipped when it is stored again).
                 log.warning("the Bluesky server refused a saved notification cursor; reading the gap again")
-                api_cursor, top, count = None, None, 0
-                state = _MentionCursor(seen=stop)
+                api_cursor, restarted = None, True
                 continue
             items = data.get("notifications")
             for item in items if isinstance(items, list) else ():
@@ -699,28 +701,30 @@ class BlueskyNetwork:
                     continue
                 at = parse_datetime(item.get("indexedAt"))
                 uri = str(item.get("uri") or "")
-                if at is None or not uri:
+                if at is None or not uri or (above is not None and (uri == above.uri or at > above.at)):
                     continue
-                if stop is not None and (uri == stop.uri or at < stop.at):
-                    done = True
+                if take_top and walk.top is None:
+                    walk.top = Mark(at, uri)
+                if (stop is not None and stop.reached_by(uri, at)) or (walk.left is not None and walk.left <= 0):
+                    walk.arrived = True
                     break
-                if top is None:
-                    top = _Mark(at, uri)  # the list is newest first
-                count += 1
+                if walk.top is None:
+                    walk.top = Mark(at, uri)
+                walk.last = Mark(at, uri)
                 if item.get("reason") in MENTION_REASONS and _is_post(item.get("record")):
-                    found.append(item)
+                    walk.found.append(item)
+                    if walk.left is not None:
+                        walk.left -= 1
+                        if walk.left <= 0:
+                            walk.arrived = True
+                            break
             next_cursor = data.get("cursor")
             api_cursor = str(next_cursor) if next_cursor else None
-            # The first sync of an account reads back this far, not through its whole history.
-            if done or api_cursor is None or (stop is None and count >= self.backfill_limit):
-                done = True
+            walk.cursor = api_cursor
+            if walk.arrived or api_cursor is None:
+                walk.arrived = True
                 break
-        posts = await self._posts_from_notifications(found)
-        if done:
-            new_state = _MentionCursor(seen=top or stop)
-            return FetchResult(posts, new_state.dump(), more=False)
-        resume = _MentionCursor(seen=stop, resume=api_cursor, top=top, count=count)
-        return FetchResult(posts, resume.dump(), more=True)
+        return walk
 
     async def _profiles(self, dids: Iterable[str]) -> dict[str, Mapping[str, Any]]:
         """Detailed profiles by DID (for follower counts), 25 actors per call."""

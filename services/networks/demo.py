@@ -25,6 +25,7 @@ from typing import Any
 from services.errors import Offline, Rejected, UnknownOutcome
 from services.networks.base import (
     FetchResult,
+    History,
     RateLimitState,
     RemoteAuthor,
     RemotePost,
@@ -293,14 +294,25 @@ class DemoWorld:
             raw={"id": pid, "author": author_id, "text": text, "reply_to": reply_to},
         )
 
-    def mentions(self, account: str, cursor: str | None) -> FetchResult:
-        """Posts that arrived after ``cursor``, oldest first, one page at a time."""
+    def mentions(self, account: str, cursor: str | None, history: History | None = None) -> FetchResult:
+        """Posts that arrived after ``cursor``, oldest first, one page at a time.
+
+        Without a cursor, ``history`` says how far back the first sync reads: older posts are passed
+        over, and so are all but the newest ``history.limit`` (the cursor still ends at the newest).
+        """
         now = self.clock()
         after: tuple[datetime, int] | None = None
         if cursor:
             at, _, seq = cursor.rpartition("|")
             after = (datetime.fromisoformat(at), int(seq))
         items = [it for it in self._items(account, now) if after is None or (it[0], it[1]) > after]
+        if after is None and history is not None and items:
+            newest = items[-1]
+            if history.since is not None:
+                items = [it for it in items if it[0] >= history.since]
+            items = items[max(0, len(items) - history.limit) :] if history.limit > 0 else []
+            if not items:
+                return FetchResult((), f"{newest[0].isoformat()}|{newest[1]}", False)
         page, more = items[:PAGE_SIZE], len(items) > PAGE_SIZE
         if not page:
             return FetchResult((), cursor, False)
@@ -423,8 +435,8 @@ class DemoNetwork:
         self.world.check_online()
         return RemoteAuthor("brand", self.account.handle, self.account.display_name)
 
-    async def fetch_mentions(self, cursor: str | None) -> FetchResult:
-        result: FetchResult = await self._call(self.world.mentions, self.account.key, cursor)
+    async def fetch_mentions(self, cursor: str | None, history: History | None = None) -> FetchResult:
+        result: FetchResult = await self._call(self.world.mentions, self.account.key, cursor, history)
         return result
 
     async def fetch_conversation(self, target: ReplyTarget) -> tuple[RemotePost, ...]:

@@ -26,13 +26,16 @@ from services.errors import (
 )
 from services.htmltext import html_to_text
 from services.networks.base import (
+    HISTORY_CAP,
     FetchResult,
+    History,
     RateLimitState,
     RemoteAuthor,
     RemotePost,
     ReplyTarget,
     SentReply,
 )
+from services.networks.mastodon_cursor import Hole, MastodonCursor
 from services.secrets import Secret
 from services.streaming import IDLE_TIMEOUT, parse_sse
 from services.textlength import graphemes, mastodon_length
@@ -46,6 +49,12 @@ DEFAULT_URL_CHARS = 23
 PAGE_SIZE = 40
 #: How many of our own recent statuses a reconcile reads back when the thread view does not show it.
 RECONCILE_PAGES = 3
+#: Thread look-ups allowed per page while reading into a gap or history (each one costs a request of the
+#: rate budget; beyond it a reply is grouped under its parent instead of the thread's first post).
+FILL_LOOKUPS = 8
+#: Answers to a forward page that mean "this server no longer knows the cursor" (some Mastodon-API servers
+#: look the id up instead of comparing it).
+CURSOR_REFUSED = frozenset({404, 410, 422})
 TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=30.0, pool=10.0)
 #: The server-sent-events stream of the token's notifications (needs read:notifications).
 STREAM_PATH = "/api/v1/streaming/user/notification"
@@ -140,6 +149,14 @@ def _error_text(response: httpx.Response) -> str:
     return f"HTTP {response.status_code} {response.reason_phrase}".strip()
 
 
+class _Refused(Rejected):
+    """A final refusal with the HTTP status it came with (to tell a refused cursor from other refusals)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def _squash(text: str) -> str:
     return " ".join(text.split()).casefold()
 
@@ -183,6 +200,8 @@ class MastodonNetwork:
         self._streaming_url: str | None = None
         self._rate: RateLimitState | None = None
         self._roots: dict[str, str] = {}
+        #: Set once a full forward page was proven to follow on from its cursor (the server honours min_id).
+        self._min_id_honoured = False
         self.clock = clock
 
     def __repr__(self) -> str:
@@ -265,7 +284,7 @@ class MastodonNetwork:
         if 300 <= status < 400:
             where = response.headers.get("Location", "another address")
             raise Rejected(f"{self.base_url} redirects to {where}; use that address for the account.")
-        raise Rejected(f"{host} refused the request: {message}")
+        raise _Refused(f"{host} refused the request: {message}", status)
 
     def _host(self) -> str:
         return urlsplit(self.base_url).netloc or self.base_url
@@ -359,37 +378,173 @@ class MastodonNetwork:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    async def fetch_mentions(self, cursor: str | None) -> FetchResult:
-        params = [("types[]", "mention"), ("limit", str(PAGE_SIZE))]
-        if cursor:
-            # min_id pages forward from the cursor: the notifications immediately newer than it.
-            params.append(("min_id", cursor))
-        response = await self._request("GET", "/api/v1/notifications", params=params)
+    async def _notifications(self, params: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], httpx.Response]:
+        """One page of mention notifications, newest first (the server's order is not trusted)."""
+        response = await self._request("GET", "/api/v1/notifications", params=[("types[]", "mention"), *params])
         items = self._json(response)
         if not isinstance(items, list):
             raise Rejected(f"{self._host()} did not answer like a Mastodon server.")
         notes = [n for n in items if isinstance(n, dict) and isinstance(n.get("id"), str | int)]
-        if not notes:
-            return FetchResult((), cursor, False)
-        notes.sort(key=lambda n: id_key(str(n["id"])))
-        newest = str(notes[-1]["id"])
-        prev = _link_param(response, "prev", "min_id")
-        if prev and id_key(prev) > id_key(newest):
-            newest = prev
+        for n in notes:
+            n["id"] = str(n["id"])
+        notes.sort(key=lambda n: id_key(n["id"]), reverse=True)
+        return notes, response
+
+    async def _mentions_of(self, notes: Iterable[Mapping[str, Any]], lookups: int) -> tuple[RemotePost, ...]:
+        """The mentions among ``notes``, oldest first, with at most ``lookups`` thread look-ups."""
         if self.account_id is None:
             await self._me()
         posts: list[RemotePost] = []
-        budget = [PAGE_SIZE]  # thread look-ups allowed for this page
-        for note in notes:
+        budget = [lookups]
+        for note in sorted(notes, key=lambda n: id_key(n["id"])):
             status = note.get("status")
             # Old servers ignore types[]: skip what is not a mention, but let the cursor pass over it.
             if note.get("type") != "mention" or not isinstance(status, dict):
                 continue
             root = await self._root_of(status, budget)
             posts.append(self._post(status, root, notification_id=str(note["id"])))
-        # On the first connect only the newest page is taken: older history is not a care backlog.
-        more = bool(cursor) and len(notes) >= PAGE_SIZE
-        return FetchResult(tuple(posts), newest, more)
+        return tuple(posts)
+
+    async def fetch_mentions(self, cursor: str | None, history: History | None = None) -> FetchResult:
+        """Mentions newer than the cursor, paged forward with ``min_id`` (oldest first).
+
+        The first sync takes the newest page and leaves the rest of ``history`` as a stretch for
+        ``fill_gap`` to read back into. A forward page that cannot be shown to follow on from its
+        cursor (a server that ignores ``min_id`` or no longer knows the id) leaves a gap the same way.
+        """
+        state = MastodonCursor.parse(cursor)
+        if state.seen is None:
+            if state.since is not None:  # no mentions when the account was added: all after that is new
+                history = History(state.since, HISTORY_CAP)
+            return await self._first_page(state, history or History(None))
+        assert state.seen is not None
+        seen = state.seen
+        try:
+            # min_id pages forward from the cursor: the notifications immediately newer than it.
+            notes, response = await self._notifications([("limit", str(PAGE_SIZE)), ("min_id", seen)])
+        except _Refused as exc:
+            if exc.status not in CURSOR_REFUSED:
+                raise
+            log.warning("%s refused the sync cursor (HTTP %s); reading from the newest again", self._host(), exc.status)
+            return await self._restart(state)
+        full = len(notes) >= PAGE_SIZE
+        # A server that does not know min_id answers the newest page, which may reach back past the cursor.
+        joined = any(id_key(n["id"]) <= id_key(seen) for n in notes)
+        notes = [n for n in notes if id_key(n["id"]) > id_key(seen)]
+        if not notes:
+            return FetchResult((), state.dump(), False, state.gaps())
+        newest, oldest = notes[0], notes[-1]
+        if full and not joined and not self._min_id_honoured and await self._gap_below(oldest["id"], seen):
+            state = state.with_hole(Hole(oldest["id"], seen, state.seen_at, _parse_time(oldest.get("created_at"))))
+        posts = await self._mentions_of(notes, PAGE_SIZE)
+        top = newest["id"]
+        prev = _link_param(response, "prev", "min_id")
+        if prev and id_key(prev) > id_key(top):
+            top = prev
+        state = MastodonCursor(top, _parse_time(newest.get("created_at")), None, state.holes)
+        return FetchResult(posts, state.dump(), full and not joined, state.gaps())
+
+    async def _gap_below(self, oldest: str, seen: str) -> bool:
+        """Whether anything lies between the cursor and the oldest of a full forward page.
+
+        ``since_id`` with ``max_id`` has worked on every Mastodon version (``min_id`` only since 2.6):
+        an empty answer proves the page follows on from the cursor.
+        """
+        try:
+            between, _ = await self._notifications([("limit", "1"), ("max_id", oldest), ("since_id", seen)])
+        except Rejected:
+            return False  # cannot tell; the next pages will
+        missing = any(id_key(seen) < id_key(n["id"]) < id_key(oldest) for n in between)
+        if not missing:
+            self._min_id_honoured = True
+        return missing
+
+    async def _first_page(self, state: MastodonCursor, history: History) -> FetchResult:
+        """The newest page when nothing was seen yet; the rest of the history becomes a stretch to read back."""
+        limit = max(0, history.limit)
+        notes, response = await self._notifications([("limit", str(PAGE_SIZE if limit else 1))])
+        if not notes:
+            # Nothing yet: remember when we started, so the first mention ever is not taken for old history.
+            since = state.since or self.clock()
+            return FetchResult((), MastodonCursor(since=since).dump(), False)
+        wanted: list[dict[str, Any]] = []
+        for n in notes:
+            if len(wanted) >= limit or (history.since and _parse_time(n.get("created_at")) < history.since):
+                break
+            wanted.append(n)
+        newest = notes[0]
+        top = newest["id"]
+        prev = _link_param(response, "prev", "min_id")
+        if prev and id_key(prev) > id_key(top):
+            top = prev
+        fresh = MastodonCursor(top, _parse_time(newest.get("created_at")))
+        # A full page of wanted mentions: older history may follow. (A server that caps ``limit`` below ours
+        # ends the history early; that costs only history, never a mention after the cursor.)
+        if len(wanted) == len(notes) >= PAGE_SIZE and len(wanted) < limit:
+            oldest = notes[-1]
+            end = _parse_time(oldest.get("created_at"))
+            fresh = fresh.with_hole(Hole(oldest["id"], None, history.since, end, "history", limit - len(wanted)))
+        posts = await self._mentions_of(wanted, PAGE_SIZE)
+        return FetchResult(posts, fresh.dump(), False, fresh.gaps())
+
+    async def _restart(self, state: MastodonCursor) -> FetchResult:
+        """The server no longer takes the cursor: the newest page, and a gap from the cursor down to it."""
+        assert state.seen is not None
+        notes, response = await self._notifications([("limit", str(PAGE_SIZE))])
+        joined = any(id_key(n["id"]) <= id_key(state.seen) for n in notes)
+        notes = [n for n in notes if id_key(n["id"]) > id_key(state.seen)]
+        if not notes:
+            return FetchResult((), state.dump(), False, state.gaps())
+        newest, oldest = notes[0], notes[-1]
+        if not joined:
+            hole = Hole(oldest["id"], state.seen, state.seen_at, _parse_time(oldest.get("created_at")))
+            state = state.with_hole(hole)
+        top = newest["id"]
+        prev = _link_param(response, "prev", "min_id")
+        if prev and id_key(prev) > id_key(top):
+            top = prev
+        state = MastodonCursor(top, _parse_time(newest.get("created_at")), None, state.holes)
+        posts = await self._mentions_of(notes, PAGE_SIZE)
+        return FetchResult(posts, state.dump(), False, state.gaps())
+
+    async def fill_gap(self, cursor: str) -> FetchResult:
+        """Read one page back into the newest open stretch (``max_id`` paging, newest first).
+
+        A stretch ends at its lower id, at its start time (history), after its allowance of mentions, or
+        when the server has nothing older. Bounds are checked here rather than sent as ``since_id``, so a
+        server that purged that notification cannot refuse the page.
+        """
+        state = MastodonCursor.parse(cursor)
+        if not state.holes:
+            return FetchResult((), state.dump(), False)
+        hole, rest = state.holes[0], state.holes[1:]
+        notes, _ = await self._notifications([("limit", str(PAGE_SIZE)), ("max_id", hole.upper)])
+        notes = [n for n in notes if id_key(n["id"]) < id_key(hole.upper)]
+        taken: list[dict[str, Any]] = []
+        # Only an empty page ends a gap (servers cap ``limit`` differently); history ends at a short one too.
+        ended = not notes or (hole.kind == "history" and len(notes) < PAGE_SIZE)
+        closed = False
+        left = hole.left
+        for n in notes:
+            at = _parse_time(n.get("created_at"))
+            if hole.lower is not None and id_key(n["id"]) <= id_key(hole.lower):
+                closed = True
+            elif hole.lower is None and hole.start is not None and at < hole.start:
+                closed = True
+            elif left is not None and left <= 0:
+                closed = True
+            if closed:
+                break
+            taken.append(n)
+            if left is not None and n.get("type") == "mention":
+                left -= 1
+        if not (closed or ended):
+            oldest = notes[-1]
+            moved = Hole(oldest["id"], hole.lower, hole.start, _parse_time(oldest.get("created_at")), hole.kind, left)
+            rest = (moved, *rest)
+        state = MastodonCursor(state.seen, state.seen_at, state.since, rest)
+        posts = await self._mentions_of(taken, FILL_LOOKUPS)
+        return FetchResult(posts, state.dump(), bool(rest), state.gaps())
 
     async def _root_of(self, status: Mapping[str, Any], budget: list[int]) -> str:
         """The first post of the thread, from what we saw before or one context look-up."""

@@ -18,6 +18,7 @@ from services.networks.base import FetchResult, RemotePost, ReplyTarget
 from services.networks.bluesky import BlueskyNetwork, MemorySessionStore, TidClock
 from services.store.posts import TimelineFilter
 from tests.fakes.bluesky import FakePDS
+from tests.helpers.paging import Read, read_all
 
 S32 = "234567abcdefghijklmnopqrstuvwxyz"
 
@@ -62,16 +63,9 @@ def with_net(
 
 
 async def drain(net: BlueskyNetwork, cursor: str | None) -> tuple[list[RemotePost], str | None, int]:
-    """What the sync loop does: call fetch_mentions while it says there is more."""
-    posts: list[RemotePost] = []
-    calls = 0
-    while True:
-        page: FetchResult = await net.fetch_mentions(cursor)
-        calls += 1
-        posts += page.posts
-        cursor = page.cursor
-        if not page.more:
-            return posts, cursor, calls
+    """What the sync does: new mentions, then into open gaps while there are any."""
+    read = await read_all(net, cursor)
+    return read.posts, read.cursor, read.calls
 
 
 def in_order(posts: list[RemotePost]) -> list[str]:
@@ -281,10 +275,30 @@ def test_a_saved_way_back_the_server_refuses_is_read_again_from_the_top(fake: Fa
     store = MemorySessionStore()
     old = fake.add_post("carol.test", "@acme.test old")
     _, cursor, _ = with_net(fake, lambda net: drain(net, None), store)
+    new = [fake.add_post("dave.test", f"@acme.test new {i}") for i in range(7)]
+
+    async def go(net: BlueskyNetwork) -> tuple[FetchResult, Read]:
+        top = await net.fetch_mentions(cursor)
+        state = json.loads(top.cursor or "{}")
+        state["holes"][0]["resume"] = "garbage"  # the server no longer takes the saved way back
+        return top, await read_all(net, json.dumps(state))
+
+    top, fill = with_net(fake, go, store, page_limit=2, max_pages=2)
+    assert in_order(list(top.posts)) == new[-4:] and [g.kind for g in top.gaps] == ["gap"]
+    # Read again from the newest, passing over what was read above the stretch: each once, none lost.
+    assert fill.ids == new[:3] and old not in fill.ids
+    assert not fill.gaps and json.loads(fill.cursor or "{}")["seen"]["uri"] == new[-1]
+
+
+def test_a_cursor_of_the_earlier_version_mid_walk_is_read_as_one_stretch(fake: FakePDS) -> None:
+    store = MemorySessionStore()
+    old = fake.add_post("carol.test", "@acme.test old")
+    _, cursor, _ = with_net(fake, lambda net: drain(net, None), store)
     new = [fake.add_post("dave.test", f"@acme.test new {i}") for i in range(3)]
-    broken = json.dumps(dict(json.loads(cursor or "{}"), resume="garbage", count=1))
-    posts, cursor2, _ = with_net(fake, lambda net: drain(net, broken), store)
-    assert in_order(posts) == new and old not in {p.remote_id for p in posts}
+    legacy = json.dumps(dict(json.loads(cursor or "{}"), resume="garbage", count=1))
+    posts, cursor2, _ = with_net(fake, lambda net: drain(net, legacy), store)
+    assert set(in_order(posts)) == set(new) and old not in {p.remote_id for p in posts}
+    assert json.loads(cursor2 or "{}") == {"v": 1, "seen": json.loads(cursor2 or "{}")["seen"]}
     assert json.loads(cursor2 or "{}")["seen"]["uri"] == new[-1]
 
 

@@ -25,8 +25,10 @@ from services.errors import (
 )
 from services.networks.base import Network, RemotePost, ReplyTarget
 from services.networks.mastodon import MastodonNetwork, id_key, normalise_url, parse_reset
+from services.networks.mastodon_cursor import MastodonCursor
 from services.secrets import Secret
 from tests.fakes.mastodon import FakeMastodon
+from tests.helpers.paging import read_all
 
 BASE = "https://fake.social"
 
@@ -72,16 +74,14 @@ def target_of(post: RemotePost) -> ReplyTarget:
 
 
 async def drain(net: MastodonNetwork, cursor: str | None) -> tuple[list[RemotePost], str | None, int]:
-    """Page like the sync service: until a page says there is no more."""
-    posts: list[RemotePost] = []
-    pages = 0
-    while True:
-        page = await net.fetch_mentions(cursor)
-        pages += 1
-        posts += page.posts
-        cursor = page.cursor
-        if not page.more:
-            return posts, cursor, pages
+    """Page like the sync service: until a page says there is no more, then into open gaps."""
+    read = await read_all(net, cursor)
+    return read.posts, read.cursor, read.calls
+
+
+def seen(cursor: str | None) -> str | None:
+    """The newest notification id a cursor has handed over."""
+    return MastodonCursor.parse(cursor).seen
 
 
 # -- identity, limits --------------------------------------------------------------------------------
@@ -194,7 +194,11 @@ def test_first_connect_takes_the_newest_page_oldest_first(fake: FakeMastodon) ->
         page = await net.fetch_mentions(None)
         assert [p.remote_id for p in page.posts] == ids[-40:]
         assert page.more is False
-        assert page.cursor == fake.notifications[-1]["id"]
+        assert seen(page.cursor) == fake.notifications[-1]["id"]
+        # The older ten are left for the history fill, which reads back from the oldest of the page.
+        assert [g.kind for g in page.gaps] == ["history"]
+        rest = await net.fill_gap(page.cursor or "")
+        assert [p.remote_id for p in rest.posts] == ids[:10] and not rest.gaps and not rest.more
 
     with_net(fake, body)
 
@@ -206,7 +210,7 @@ def test_cursor_orders_ids_by_length_then_text(fake: FakeMastodon) -> None:
 
     async def body(net: MastodonNetwork) -> None:
         page = await net.fetch_mentions(None)
-        assert page.cursor == "10001"
+        assert seen(page.cursor) == "10001"
         assert [p.raw["notification_id"] for p in page.posts] == sorted(
             (p.raw["notification_id"] for p in page.posts), key=id_key
         )
@@ -220,19 +224,30 @@ def test_paging_with_min_id_follows_until_caught_up(fake: FakeMastodon) -> None:
     fake.add_mention(text="before")
 
     async def body(net: MastodonNetwork) -> None:
-        first = await net.fetch_mentions(None)
-        assert len(first.posts) == 1
+        first = await read_all(net, None)
+        assert len(first.posts) == 1 and not first.gaps
         expected = [fake.add_mention(text=f"while away {n}")["id"] for n in range(95)]
         fake.requests.clear()
         posts, cursor, pages = await drain(net, first.cursor)
         assert [p.remote_id for p in posts] == expected
         assert pages == 3  # 40 + 40 + 15
-        assert cursor == fake.notifications[-1]["id"]
-        min_ids = [dict(q).get("min_id") for m, path, q, _ in fake.requests if path == "/api/v1/notifications"]
-        assert min_ids[0] == first.cursor and len(set(min_ids)) == 3
+        assert seen(cursor) == fake.notifications[-1]["id"]
+        asked = [dict(q) for m, path, q, _ in fake.requests if path == "/api/v1/notifications"]
+        min_ids = [q["min_id"] for q in asked if "min_id" in q]
+        assert min_ids[0] == seen(first.cursor) and len(set(min_ids)) == 3
+        # One look between the cursor and the first full page proved the server honours min_id; no more after.
+        probes = [q for q in asked if "since_id" in q]
+        assert probes == [
+            {
+                "types[]": "mention",
+                "limit": "1",
+                "max_id": posts[0].raw["notification_id"],
+                "since_id": seen(first.cursor),
+            }
+        ]
         assert all(("types[]", "mention") in q for _, path, q, _ in fake.requests if path == "/api/v1/notifications")
         again = await net.fetch_mentions(cursor)
-        assert again.posts == () and again.cursor == cursor and not again.more
+        assert again.posts == () and again.cursor == cursor and not again.more and not again.gaps
 
     with_net(fake, body)
 
@@ -283,7 +298,8 @@ def test_other_notification_types_are_skipped_but_passed_over(fake: FakeMastodon
         follow = fake.add_notification("follow", "carol@elsewhere.example")
         page = await net.fetch_mentions(cursor)
         assert [p.text for p in page.posts] == ["@acme two"]
-        assert page.cursor == follow and id_key(page.cursor) > id_key(fav)
+        top = seen(page.cursor)
+        assert top == follow and id_key(top) > id_key(fav)
 
     with_net(fake, body, transport=httpx.MockTransport(strip_types))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,10 @@ from services import settings as settings_mod
 from services.changes import Changes
 from services.core import Parley
 from services.errors import InvalidInput
+from services.networks.base import HISTORY_CAP, History
 from services.store.db import open_database, sqlite_url
 from services.store.models import Setting
+from tests.conftest import Clock
 
 
 def reopen(data_dir: Path) -> Parley:
@@ -24,6 +27,7 @@ def test_defaults(core: Parley) -> None:
         "sync_interval": 60,
         "theme": "system",
         "operator": "",
+        "history": "7d",
     }
     assert core.settings == {key: opt.default for key, opt in settings_mod.OPTIONS.items()}
     assert core.triage().threshold == 0.5
@@ -49,6 +53,7 @@ def test_settings_is_a_copy(core: Parley) -> None:
         ("sync_interval", 86_400, "Sync interval (seconds) must be at most 3600."),
         ("sync_interval", "soon", "Sync interval (seconds) must be a whole number, not 'soon'."),
         ("theme", "neon", "Theme must be one of: system, light, dark."),
+        ("history", "forever", "History for a new account must be one of: none, 1d, 7d, 30d."),
         ("colour", "red", "There is no setting called 'colour'."),
     ],
 )
@@ -83,7 +88,8 @@ def test_settings_persist_across_a_reopen(core: Parley, data_dir: Path) -> None:
     core.save_setting("theme", "dark")
     core.save_setting("operator", "Ana")
     core.save_setting("theme", "light")  # the last value wins
-    expected = {"urgency_threshold": 0.8, "sync_interval": 300, "theme": "light", "operator": "Ana"}
+    core.save_setting("history", "30d")
+    expected = {"urgency_threshold": 0.8, "sync_interval": 300, "theme": "light", "operator": "Ana", "history": "30d"}
     assert core.settings == expected
     core.db.close()
     again = reopen(data_dir)
@@ -110,6 +116,24 @@ def test_damaged_stored_values_fall_back_to_the_default(core: Parley, data_dir: 
     core.db.close()
     again = reopen(data_dir)
     try:
-        assert again.settings == {"urgency_threshold": 0.5, "sync_interval": 60, "theme": "dark", "operator": ""}
+        assert again.settings == {
+            "urgency_threshold": 0.5,
+            "sync_interval": 60,
+            "theme": "dark",
+            "operator": "",
+            "history": "7d",
+        }
     finally:
         again.db.close()
+
+
+def test_the_history_choice_says_how_far_back_a_new_account_reads(core: Parley, clock: Clock) -> None:
+    core.clock = clock
+    now = clock.now
+    assert core.history() == History(now - timedelta(days=7), HISTORY_CAP)
+    core.save_setting("history", "1d")
+    assert core.history() == History(now - timedelta(days=1), HISTORY_CAP)
+    core.save_setting("history", "none")
+    assert core.history() == History(now, 0)
+    option = settings_mod.OPTIONS["history"]
+    assert [option.label(c) for c in option.choices] == ["None: only new mentions", "1 day", "7 days", "30 days"]
