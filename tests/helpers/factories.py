@@ -177,6 +177,16 @@ def copy_data_dir(template: Path, target: Path) -> Path:
     return target
 
 
+# -- posts for the corrections tests: a complaint, its near twin, a milder cousin, and unrelated ones ----
+
+PARCEL = "@acme my parcel tracking says delivered but nothing arrived. Third time I ask, where is my refund?!"
+PARCEL_AGAIN = "@shop parcel tracking says delivered but nothing arrived, third time asking for my refund!!"
+PARCEL_MILD = "@shop parcel tracking says delivered but nothing arrived"
+GIFT_CARD = "@acme the gift card code from your newsletter does not work at checkout"
+OUTAGE = "@acme whole street has had no internet since 7am. Working from home is impossible."
+PRAISE = "@acme thanks, the engineer was brilliant today!"
+
+
 def import_texts(core: Parley, texts: Sequence[str], *, at: datetime | None = None, workers: int = 1) -> list[int]:
     """Import one post per text (each by its own author, a minute apart) the way ``import --jsonl`` does.
 

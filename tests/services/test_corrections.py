@@ -30,14 +30,18 @@ from services.store.models import Correction as CorrectionRecord
 from services.store.posts import rescore_open
 from services.triage import VERDICT_REASON, Score, Triage, TriageInput
 from tests.conftest import Clock
-from tests.helpers.factories import clocked_core, community, import_texts, write_community
-
-PARCEL = "@acme my parcel tracking says delivered but nothing arrived. Third time I ask, where is my refund?!"
-PARCEL_AGAIN = "@shop parcel tracking says delivered but nothing arrived, third time asking for my refund!!"
-PARCEL_MILD = "@shop parcel tracking says delivered but nothing arrived"
-GIFT_CARD = "@acme the gift card code from your newsletter does not work at checkout"
-OUTAGE = "@acme whole street has had no internet since 7am. Working from home is impossible."
-PRAISE = "@acme thanks, the engineer was brilliant today!"
+from tests.helpers.factories import (
+    GIFT_CARD,
+    OUTAGE,
+    PARCEL,
+    PARCEL_AGAIN,
+    PARCEL_MILD,
+    PRAISE,
+    clocked_core,
+    community,
+    import_texts,
+    write_community,
+)
 
 
 def index_of(*entries: tuple[int, str, str]) -> CorrectionIndex:
@@ -407,3 +411,18 @@ def test_the_migration_drops_and_recreates_the_table(tmp_path: Path) -> None:
         assert "correction" in inspect(db.engine).get_table_names()
     finally:
         db.close()
+
+
+def test_rescoring_never_counts_a_post_as_its_own_earlier_urgent_post(data_dir: Path, clock: Clock) -> None:
+    # Otherwise a post marked not urgent would be pushed back up by its own former urgency.
+    core = clocked_core(data_dir, clock)
+    try:
+        (post,) = import_texts(core, [PARCEL])
+        assert core.rows_by_id([post])[0].urgent
+        clock.advance(minutes=40)
+        with core.db.session() as s:
+            rescore_open(s, core.triage(), clock())
+        codes = [r.code for r in core.rows_by_id([post])[0].reasons]
+        assert "waiting" in codes and "escalated_thread" not in codes
+    finally:
+        core.db.close()
