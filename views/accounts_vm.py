@@ -11,14 +11,12 @@ from enum import IntEnum
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
-from sqlmodel import col, select
 
 from services.core import AccountRow, Parley
 from services.errors import ParleyError
 from services.health import AccountHealth, words
 from services.mastodon_auth import MastodonSignIn
 from services.networks import bluesky, demo, mastodon
-from services.store.models import Account
 from views.formatting import ago, plural
 from views.sidebar_model import NETWORK_NAMES
 from views.tasks import TaskRunner
@@ -486,12 +484,6 @@ class BlueskySignInFlow(_Flow):
 # -- the view-model -------------------------------------------------------------------------------
 
 
-def _server_urls(core: Parley) -> dict[int, str]:
-    """Where each account lives (``AccountRow`` does not carry it); blocking."""
-    with core.db.session() as s:
-        return {i: url for i, url in s.exec(select(col(Account.id), col(Account.server_url))) if i is not None}
-
-
 class AccountsViewModel(QObject):
     """Account health (read off the Qt thread, refreshed while someone looks) and the sign-in flows."""
 
@@ -535,7 +527,7 @@ class AccountsViewModel(QObject):
     def read(self) -> list[HealthRow]:
         """Every account's health (blocking)."""
         health = self.core.health()
-        urls = _server_urls(self.core)
+        urls = {a.id: a.server_url for a in self.core.accounts()}
         return [HealthRow(h, urls.get(h.account_id, "")) for h in health]
 
     def _loaded(self, rows: list[HealthRow]) -> None:
@@ -555,12 +547,11 @@ class AccountsViewModel(QObject):
     # -- signing in -----------------------------------------------------------------------------
 
     def sign_in_target(self, account_id: int) -> SignInTarget | None:
-        """What to fill a "sign in again" dialog with (a quick read by primary key)."""
-        with self.core.db.session() as s:
-            account = s.get(Account, account_id)
-            if account is None:
-                return None
-            return SignInTarget(account_id, account.network, account.handle, account.server_url)
+        """What to fill a "sign in again" dialog with (a quick read of the accounts)."""
+        account = self.core.account(account_id)
+        if account is None:
+            return None
+        return SignInTarget(account_id, account.network, account.handle, account.server_url)
 
     def mastodon_flow(self) -> MastodonSignInFlow:
         """A new Mastodon sign-in (the dialog calls ``close()`` when it goes)."""

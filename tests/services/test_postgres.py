@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, inspect, make_url, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import select
 
 from services.core import Parley
@@ -390,3 +390,39 @@ def test_own_replies_from_ingest_mark_answered_on_postgres(pg: Database) -> None
     with pg.session() as s:
         rows = {p.remote_id: p for p in s.exec(select(Post))}
     assert rows["q"].answered and rows["r"].kind == "own_reply"
+
+
+# -- operator corrections -----------------------------------------------------------------------------
+
+
+def test_corrections_on_postgresql_apply_undo_and_keep_one_active_per_post(pg_core: Parley, schema_url: str) -> None:
+    from services.corrections import CorrectionIndex
+    from services.store.models import Correction
+    from tests.helpers.factories import PARCEL, PARCEL_AGAIN, import_texts
+
+    first, twin = import_texts(pg_core, [PARCEL, PARCEL_AGAIN])
+    outcome = pg_core.correct(first, "not-urgent", "Ana")
+    assert twin in outcome.similar
+    rows = {r.id: r for r in pg_core.rows_by_id([first, twin])}
+    assert not rows[first].urgent and rows[first].reasons[0].label == "marked not urgent by Ana"
+    assert not rows[twin].urgent and any(r.code == f"like_corrected:{first}" for r in rows[twin].reasons)
+    pg_core.correct(first, "urgent", "Bo")  # replaces Ana's: the partial unique index holds on PostgreSQL too
+    assert pg_core.rows_by_id([first])[0].urgent
+    with pytest.raises(IntegrityError), pg_core.db.session() as s:
+        s.add(Correction(post_id=first, verdict="urgent", operator="Cy"))
+        s.flush()
+    # A teammate on the same database sees both on their next sync.
+    teammate = Parley(open_database(schema_url), pg_core.data_dir, clock=pg_core.clock)
+    try:
+        index = teammate.triage().corrections
+        assert isinstance(index, CorrectionIndex) and index.verdict_on(first) is not None
+        pg_core.undo_correction(first, "Bo")
+        assert teammate.refresh_corrections() and len(index) == 1 and len(teammate.triage().corrections or ()) == 0  # type: ignore[arg-type]
+    finally:
+        teammate.db.close()
+    assert pg_core.rows_by_id([first])[0].urgent  # back to what triage says on its own
+    history = pg_core.corrections(include_withdrawn=True)
+    assert [(c.verdict, c.operator, c.active) for c in history] == [
+        ("urgent", "Bo", False),
+        ("not_urgent", "Ana", False),
+    ]
