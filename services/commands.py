@@ -13,6 +13,7 @@ from services import settings as settings_mod
 from services.core import Parley
 from services.corrections import verdict_words
 from services.errors import InvalidInput, NotFound
+from services.outbox import DrainReport
 from services.store.posts import PageKey, PostRow, TimelineFilter
 from services.triage import TriageInput
 
@@ -187,8 +188,33 @@ async def outbox_list(core: Parley, *, as_json: bool, out: IO[str]) -> int:
     return 0
 
 
+#: ``outbox drain``'s exit status when the queue is empty of work but replies wait for a person
+#: (held for review, or refused): running it again will not help, unlike a timeout (1).
+DRAIN_NEEDS_YOU = 3
+
+
+def what_is_left(report: DrainReport) -> str:
+    """What a drain leaves behind, in words: "3 replies still to send, 2 need review, 1 failed"."""
+    phrases: list[str] = []
+    for n, one, many in (
+        (report.pending, "still to send", "still to send"),
+        (report.needs_review, "needs review", "need review"),
+        (report.failed, "failed", "failed"),
+    ):
+        if n:
+            # Only the first count names what it counts: "2 replies need review, 1 failed".
+            what = f"{n} repl{'y' if n == 1 else 'ies'}" if not phrases else str(n)
+            phrases.append(f"{what} {one if n == 1 else many}")
+    return ", ".join(phrases) or "nothing left to send"
+
+
 async def outbox_drain(core: Parley, *, seconds: float | None, out: IO[str], err: IO[str]) -> int:
-    """``outbox drain``: send until nothing is left (exit 0) or the timeout passes (exit 1)."""
+    """``outbox drain``: send until nothing is left to send.
+
+    Exit 0 only when nothing is left: 1 when the timeout passed with replies still to send, and
+    ``DRAIN_NEEDS_YOU`` when the rest failed or is held for review. Then one sentence on stderr says
+    what is left (and the last outage, if any).
+    """
     deadline = time.monotonic() + seconds if seconds is not None else None
     sent = 0
     reason: str | None = None  # the last stop (offline...): later passes may find nothing due and say nothing
@@ -196,17 +222,16 @@ async def outbox_drain(core: Parley, *, seconds: float | None, out: IO[str], err
         report = await core.drain_outbox()
         sent += len(report.sent)
         reason = report.error or reason
-        if report.pending == 0:
-            out.write(f"{sent} sent; nothing left to send\n")
-            return 0
         now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            err.write(
-                f"{report.pending} repl{'y' if report.pending == 1 else 'ies'} still to send"
-                f"{': ' + reason if reason else ''}\n"
-            )
-            out.write(f"{sent} sent\n")
-            return 1
+        timed_out = deadline is not None and now >= deadline
+        if report.pending == 0 or timed_out:
+            left = report.pending + report.needs_review + report.failed
+            out.write(f"{sent} sent{'' if left else '; nothing left to send'}\n")
+            if not left:
+                return 0
+            why = f" ({reason.rstrip('.')})" if reason and report.pending else ""
+            err.write(f"parley: {what_is_left(report)}{why}; see `outbox list`.\n")
+            return 1 if report.pending else DRAIN_NEEDS_YOU
         wait = 0.5
         if report.next_due is not None:
             wait = max(0.05, min(5.0, (report.next_due - core.clock()).total_seconds()))

@@ -55,6 +55,7 @@ class AccountRow:
     last_error: str | None
     last_error_kind: str | None
     char_limit: int | None
+    server_url: str = ""  # where the account lives: the server, instance or PDS address
 
     @property
     def needs_sign_in(self) -> bool:
@@ -294,6 +295,7 @@ class Parley:
             account_id = found.id
         # A connector built with the old token must not be reused.
         self.networks.forget(account_id)
+        self.outbox.resume([account_id])  # its replies waited for this sign-in
         return account_id
 
     def accounts(self) -> list[AccountRow]:
@@ -325,9 +327,14 @@ class Parley:
                     a.last_error,
                     a.last_error_kind,
                     limit,
+                    a.server_url,
                 )
             )
         return out
+
+    def account(self, account_id: int) -> AccountRow | None:
+        """One account as ``accounts()`` shows it (None: there is no such account)."""
+        return next((a for a in self.accounts() if a.id == account_id), None)
 
     def health(self) -> list[health_mod.AccountHealth]:
         """Every account's health: last sync, last error, sign-in state, rate budget, unusual silence.
@@ -439,9 +446,17 @@ class Parley:
         return Changes(updated_posts=frozenset(changed))
 
     async def sync_once(self) -> SyncReport:
-        """Fetch new mentions from every account (with the corrections teammates made meanwhile)."""
+        """Fetch new mentions from every account (with the corrections teammates made meanwhile).
+
+        An account that answered may send again at once (its outbox pause, if any, is lifted).
+        """
         await self.db.run(self.refresh_corrections)  # a teammate's corrections count from this pass on
-        return await self.sync.sync_once()
+        report = await self.sync.sync_once()
+        failed = {p.account_id for p in report.problems}
+        if 0 not in failed:  # 0: a problem not tied to one account says nothing about the others
+            answered = [a.id for a in await self.db.run(self.accounts) if a.id not in failed]
+            await self.db.run(self.outbox.resume, answered)
+        return report
 
     async def queue_reply(self, post_id: int, text: str) -> OutboxRow:
         """Queue a reply (stored before any send)."""
@@ -461,7 +476,7 @@ class Parley:
             )
 
     async def drain_outbox(self) -> DrainReport:
-        """Send every due reply once."""
+        """Send every due reply once (an account in an outage waits; see ``Outbox.resume``)."""
         return await self.outbox.drain_once()
 
     def pending_replies(self) -> int:

@@ -13,8 +13,9 @@ import logging
 import os
 import random
 import socket
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +58,11 @@ PENDING = (QUEUED, SENDING, UNKNOWN)
 EDITABLE = (QUEUED, FAILED, NEEDS_REVIEW)
 LEASE_TTL = timedelta(seconds=60)
 MAX_BACKOFF = 300.0
+#: The longest an account's sending pauses in an outage before one reply probes again: the CLI has
+#: no other sign that the network is back. In the GUI a sync that works, or Retry, lifts it sooner.
+MAX_PAUSE = 60.0
+#: Pause kinds in the order a person should hear about them (the GUI's banner, the CLI's reason).
+PAUSE_ORDER = ("offline", "signed_out", "rate_limited", "unknown")
 #: The longest single pause for pacing; the drain loop comes back for the rest.
 MAX_PACE = 30.0
 #: How long a request we gave up on (timeout, reset, 5xx, or a sender killed mid-send) may still be
@@ -123,15 +129,55 @@ class OutboxRow:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountPause:
+    """Why one account's sending stopped, and until when none of its replies is tried.
+
+    A server that cannot be reached, refuses the account's sign-in, asks to slow down or fails with
+    an unknown outcome would fail every reply of that account the same way: one failure pauses them
+    all, and the first reply due after ``until`` probes again.
+    """
+
+    account_id: int
+    handle: str
+    kind: str  # a ParleyError kind: offline, signed_out, rate_limited, unknown...
+    message: str
+    until: datetime
+    failures: int  # in a row, since this account last sent a reply
+
+    @property
+    def text(self) -> str:
+        """The reason in one line, naming the account."""
+        return f"{self.handle}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
 class DrainReport:
-    """What one pass over the queue did."""
+    """What one pass over the queue did, and what is left."""
 
     sent: tuple[int, ...] = ()
     changed: tuple[int, ...] = ()
-    offline: bool = False
-    error: str | None = None
     pending: int = 0
     next_due: datetime | None = None
+    #: Accounts whose sending waits out an outage now, most pressing first.
+    paused: tuple[AccountPause, ...] = ()
+    #: Replies nothing will send by itself: held for review, or refused for good.
+    needs_review: int = 0
+    failed: int = 0
+
+    @property
+    def error_kind(self) -> str | None:
+        """The ``ParleyError`` kind of the most pressing pause (the GUI picks its banner from it)."""
+        return self.paused[0].kind if self.paused else None
+
+    @property
+    def error(self) -> str | None:
+        """The most pressing pause in one line, naming the account."""
+        return self.paused[0].text if self.paused else None
+
+    @property
+    def offline(self) -> bool:
+        """Whether an account's server could not be reached."""
+        return any(p.kind == "offline" for p in self.paused)
 
 
 def pacing_delay(state: RateLimitState | None, now: datetime) -> float:
@@ -152,10 +198,14 @@ def pacing_delay(state: RateLimitState | None, now: datetime) -> float:
     return window / state.remaining
 
 
-def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
-    """Exponential backoff with full jitter, capped at five minutes."""
-    base = min(MAX_BACKOFF, 2.0 ** max(0, attempts))
+def backoff(attempts: int, rng: random.Random | None = None, *, cap: float = MAX_BACKOFF) -> timedelta:
+    """Exponential backoff with jitter (between half and all of ``2 ** attempts`` seconds), capped."""
+    base = min(cap, 2.0 ** max(0, attempts))
     return timedelta(seconds=(rng or random).uniform(base / 2, base))
+
+
+def _pause_rank(kind: str) -> int:
+    return PAUSE_ORDER.index(kind) if kind in PAUSE_ORDER else len(PAUSE_ORDER)
 
 
 def target_of(post: Post, author: Author) -> ReplyTarget:
@@ -186,6 +236,10 @@ class Outbox:
         self.settle = settle_from_env() if settle is None else settle
         # Who holds a send lease: host, process and a random part (two GUIs on one host differ).
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        # Per account, in memory: another process probes once on its own and then pauses too.
+        # The lock: drains run on the event loop, resume() and retry() on the database worker.
+        self._pauses: dict[int, AccountPause] = {}
+        self._pause_lock = threading.Lock()
 
     # -- operator actions (blocking; run them on the DB worker) ---------------------------------
 
@@ -277,13 +331,20 @@ class Outbox:
             item = self._item(s, item_id)
             if item.state not in (FAILED, NEEDS_REVIEW, QUEUED, UNKNOWN):
                 raise InvalidInput(f"A reply that is {item.state.replace('_', ' ')} cannot be retried.")
-            if item.state != UNKNOWN:  # an unknown item keeps its state: it must be reconciled first
-                self._set(item, QUEUED, error=item.last_error)
+            # The old reason goes: the panel shows a reason only once the next attempt has one.
+            if item.state == UNKNOWN:  # an unknown item keeps its state: it must be reconciled first
+                item.last_error = None
+                item.updated_at = self.clock()
+            else:
+                self._set(item, QUEUED)
+            item.review_reason = None
             payload = json.loads(item.payload)
             payload["_send_anyway"] = send_anyway or payload.get("_send_anyway", False)
             item.payload = json.dumps(payload)
             item.next_attempt_at = self.clock()
             s.add(item)
+            account_id = item.account_id
+        self.resume([account_id])  # "try now" means now, not after the account's outage pause
         return self.get(item_id)
 
     def _item(self, s: Session, item_id: int) -> OutboxItem:
@@ -515,45 +576,119 @@ class Outbox:
         )
 
     async def drain_once(self) -> DrainReport:
-        """Send what is due now, account by account; returns what changed."""
+        """Send what is due now, account by account; returns what changed and what is left."""
         sent: list[int] = []
         changed: list[int] = []
-        offline = False
-        error: str | None = None
         for account_id in await self.db.run(self._accounts_with_work):
+            if self._pause_of(account_id) is not None:
+                continue  # waiting out an outage: no request until the pause ends or resume() lifts it
             if not await self.db.run(self._acquire, account_id):
                 continue  # another process or operator is sending for this account
             try:
                 await self.db.run(self._recover_sending, account_id)
-                outcome = await self._drain_account(account_id, sent, changed)
+                await self._drain_account(account_id, sent, changed)
             finally:
                 await self.db.run(self._release, account_id)
-            if outcome is not None:
-                kind, message = outcome
-                offline = offline or kind == "offline"
-                error = error or message
-        pending, due = await self.db.run(self._pending_summary)
-        return DrainReport(tuple(sent), tuple(changed), offline, error, pending, due)
+        return await self.db.run(self._report, tuple(sent), tuple(changed))
 
-    def _pending_summary(self) -> tuple[int, datetime | None]:
-        # Counted in SQL: this runs after every pass, and a long queue made it the slowest step.
+    def _report(self, sent: tuple[int, ...], changed: tuple[int, ...]) -> DrainReport:
+        # Counted in SQL, in one query: this runs after every pass, and a long queue made it the slowest step.
         with self.db.session() as s:
-            count, due = s.execute(
-                select(func.count(), func.min(col(OutboxItem.next_attempt_at))).where(
-                    col(OutboxItem.state).in_(PENDING)
+            rows = s.execute(
+                select(
+                    col(OutboxItem.account_id),
+                    col(OutboxItem.state),
+                    func.count(),
+                    func.min(col(OutboxItem.next_attempt_at)),
                 )
-            ).one()
-        return int(count), due
+                .where(col(OutboxItem.state).in_((*PENDING, FAILED, NEEDS_REVIEW)))
+                .group_by(col(OutboxItem.account_id), col(OutboxItem.state))
+            ).all()
+        paused = self._active_pauses(self.clock())
+        until = {p.account_id: p.until for p in paused}
+        pending, held = 0, {FAILED: 0, NEEDS_REVIEW: 0}
+        due: datetime | None = None
+        for account_id, state, count, first in rows:
+            if state not in PENDING:
+                held[state] += int(count)
+                continue
+            pending += int(count)
+            # A paused account's replies are due when its pause ends, whatever their own time says.
+            ends = until.get(account_id)
+            at = max(first, ends) if first is not None and ends is not None else first or ends
+            if at is not None and (due is None or at < due):
+                due = at
+        return DrainReport(sent, changed, pending, due, paused, held[NEEDS_REVIEW], held[FAILED])
 
-    async def _drain_account(self, account_id: int, sent: list[int], changed: list[int]) -> tuple[str, str] | None:
-        """Send the due items of one account while holding its lease; returns (kind, message) on a stop."""
+    # -- outage pauses (per account) ------------------------------------------------------------
+
+    def _pause_of(self, account_id: int) -> AccountPause | None:
+        """The account's pause while it lasts."""
+        with self._pause_lock:
+            pause = self._pauses.get(account_id)
+        return pause if pause is not None and pause.until > self.clock() else None
+
+    def _active_pauses(self, now: datetime) -> tuple[AccountPause, ...]:
+        with self._pause_lock:
+            active = [p for p in self._pauses.values() if p.until > now]
+        return tuple(sorted(active, key=lambda p: (_pause_rank(p.kind), p.account_id)))
+
+    def _pause(self, account: Account, exc: NetworkError) -> AccountPause:
+        """Stop sending for ``account`` after ``exc``: every failure in a row doubles the wait, up to ``MAX_PAUSE``."""
+        assert account.id is not None
+        now = self.clock()
+        with self._pause_lock:
+            before = self._pauses.get(account.id)
+            failures = before.failures + 1 if before else 1
+            if isinstance(exc, RateLimited) and exc.reset_at is not None:
+                wait = max(exc.reset_at - now, timedelta(seconds=1))  # the network said when
+            else:
+                wait = backoff(failures - 1, cap=MAX_PAUSE)
+            pause = AccountPause(account.id, account.handle, exc.kind, str(exc), now + wait, failures)
+            self._pauses[account.id] = pause
+        log.info("sending for %s paused for %.0f s: %s", account.handle, wait.total_seconds(), exc.kind)
+        return pause
+
+    def _sent_for(self, account_id: int) -> None:
+        """A reply went out: the account's outage is over."""
+        with self._pause_lock:
+            self._pauses.pop(account_id, None)
+
+    def resume(self, account_ids: Iterable[int] | None = None) -> None:
+        """The network is known to be back for these accounts (None: every one): send again at once.
+
+        A sync that worked, a sign-in or an operator's Retry says so. A rate limit stays: the network
+        itself said how long to wait. Blocking (the reply that met the outage waits in the database
+        for the pause's end): run it on the DB worker.
+        """
+        with self._pause_lock:
+            chosen = list(self._pauses) if account_ids is None else list(account_ids)
+            lifted = [p for p in (self._pauses.get(a) for a in chosen) if p and p.kind != RateLimited.kind]
+            for pause in lifted:
+                del self._pauses[pause.account_id]
+        if not lifted:
+            return
+        with self.db.session() as s:
+            for pause in lifted:
+                s.execute(
+                    update(OutboxItem)
+                    .where(
+                        col(OutboxItem.account_id) == pause.account_id,
+                        col(OutboxItem.state).in_(PENDING),
+                        col(OutboxItem.next_attempt_at) == pause.until,
+                    )
+                    .values(next_attempt_at=self.clock())
+                )
+
+    async def _drain_account(self, account_id: int, sent: list[int], changed: list[int]) -> None:
+        """Send the due items of one account while holding its lease, until none is due or it pauses."""
         account, network = await self.db.run(self._account_network, account_id)
         while True:
             if not await self.db.run(self._acquire, account_id):  # renew; lost means someone took over
-                return None
+                return
             item = await self.db.run(self._next_item, account_id)
             if item is None:
-                return None
+                return
             assert item.id is not None
             changed.append(item.id)
             payload = json.loads(item.payload)
@@ -564,7 +699,7 @@ class Outbox:
                 if phase == "reconcile":
                     found = await network.find_reply(payload, item.client_key)
                     if found is not None:
-                        await self._mark_sent(item.id, found, "reconciled: the reply had arrived")
+                        await self._mark_sent(account_id, item.id, found, "reconciled: the reply had arrived")
                         sent.append(item.id)
                         continue
                     settled = _settles_at(payload, self.settle)
@@ -580,9 +715,8 @@ class Outbox:
                             delay=settled - self.clock(),
                         )
                         continue
-                    await self.db.run(
-                        self._record, item.id, QUEUED, outcome="reconciled: not on the network", error=item.last_error
-                    )
+                    # Requeued: the doubt is settled, so its reason goes with it.
+                    await self.db.run(self._record, item.id, QUEUED, outcome="reconciled: not on the network")
                     phase = "review"
                 if not payload.get("_send_anyway"):
                     reason = await self._review_reason(account_id, item, network)
@@ -595,17 +729,7 @@ class Outbox:
                 phase = "send"
                 wire = {k: v for k, v in payload.items() if not k.startswith("_")}
                 reply = await network.post_reply(wire, item.client_key)
-            except (Offline, AuthExpired) as exc:
-                # Raised only when no request could have arrived; an unknown reply stays unknown.
-                state = UNKNOWN if phase == "reconcile" else QUEUED
-                await self._record_error(item.id, state, exc, timedelta(seconds=5))
-                return (exc.kind, f"{account.handle}: {exc}")
-            except RateLimited as exc:
-                delay = (exc.reset_at - self.clock()) if exc.reset_at else backoff(item.attempts)
-                state = UNKNOWN if phase == "reconcile" else QUEUED  # a 429 refused the request itself
-                await self._record_error(item.id, state, exc, max(delay, timedelta(seconds=1)))
-                return ("rate_limited", str(exc))
-            except Rejected as exc:
+            except Rejected as exc:  # a final refusal of this one reply: the others may go
                 if phase == "send":
                     await self.db.run(
                         self._record, item.id, FAILED, outcome="rejected", detail=str(exc), error=str(exc)
@@ -617,16 +741,22 @@ class Outbox:
                 else:
                     await self._record_error(item.id, UNKNOWN, exc, backoff(item.attempts))
                 continue
-            except NetworkError as exc:  # UnknownOutcome and any other failure
-                state = QUEUED if phase == "review" else UNKNOWN
-                await self._record_error(item.id, state, exc, backoff(item.attempts))
-                continue
-            await self._mark_sent(item.id, reply, "sent")
+            except NetworkError as exc:
+                # Offline, signed out, rate limited, unknown outcome: the account's other replies would
+                # meet the same, so they all wait, and this one is tried again when the pause ends.
+                # Offline, AuthExpired and RateLimited are raised only when no request could have
+                # arrived (a 429 refused the request itself); an unknown outcome may have arrived.
+                never_arrived = isinstance(exc, (Offline, AuthExpired, RateLimited))
+                state = QUEUED if phase == "review" or (phase == "send" and never_arrived) else UNKNOWN
+                pause = self._pause(account, exc)
+                await self._record_error(item.id, state, exc, pause.until - self.clock())
+                return
+            await self._mark_sent(account_id, item.id, reply, "sent")
             sent.append(item.id)
-            pause = pacing_delay(network.rate_limit(), self.clock())
-            if pause > 0:
+            pause_s = pacing_delay(network.rate_limit(), self.clock())
+            if pause_s > 0:
                 # Spread the rest of the budget over the time left rather than hit the limit.
-                await asyncio.sleep(min(pause, MAX_PACE))
+                await asyncio.sleep(min(pause_s, MAX_PACE))
 
     def _account_network(self, account_id: int) -> tuple[Account, Network]:
         with self.db.session() as s:
@@ -635,8 +765,9 @@ class Outbox:
     async def _record_error(self, item_id: int, state: str, exc: NetworkError, delay: timedelta) -> None:
         await self.db.run(self._record, item_id, state, outcome=exc.kind, detail=str(exc), error=str(exc), delay=delay)
 
-    async def _mark_sent(self, item_id: int, reply: SentReply, outcome: str) -> None:
+    async def _mark_sent(self, account_id: int, item_id: int, reply: SentReply, outcome: str) -> None:
         await self.db.run(self._record, item_id, SENT, outcome=outcome, status="ok", sent=reply)
+        self._sent_for(account_id)
 
     async def _review_reason(self, account_id: int, item: OutboxItem, network: Network) -> str | None:
         """Re-read the conversation: hold the reply if the post is gone or someone else answered."""

@@ -16,7 +16,7 @@ from services.changes import Changes
 from services.core import AccountRow, Parley
 from services.errors import InvalidInput, ParleyError, Rejected
 from services.networks import demo
-from services.outbox import DrainReport
+from services.outbox import AccountPause, DrainReport
 from services.store.posts import TimelineFilter
 from services.store.types import utcnow
 from services.sync import AccountProblem, SyncReport
@@ -121,7 +121,7 @@ class MainViewModel(QObject):
         self._urgent_only = False
         self._banner: tuple[str, str] | None = None
         self._problems: tuple[AccountProblem, ...] = ()
-        self._drain_stop: str | None = None
+        self._paused: tuple[AccountPause, ...] = ()  # accounts whose sending waits out an outage
         self._labelled: set[int] = set()  # posts whose outbox label is known
         self._started = False
 
@@ -301,7 +301,7 @@ class MainViewModel(QObject):
     def _update_banner(self) -> None:
         """One banner for the most pressing known condition, in plain words."""
         kinds = {p.kind: p for p in self._problems}
-        stop = self._drain_stop
+        stop = self._paused[0].kind if self._paused else None
         if "offline" in kinds or stop == "offline" or not self._online:
             n = self.core.pending_replies()
             if n:
@@ -321,8 +321,8 @@ class MainViewModel(QObject):
             self._show_banner("signed_out", f"{who} Sign in again to resume syncing; {rest} in the outbox meanwhile.")
         elif "rate_limited" in kinds or stop == "rate_limited":
             p2 = kinds.get("rate_limited")
-            why = p2.message if p2 else "The network asked Parley to slow down."
-            self._show_banner("rate_limited", f"{why} Parley waits and carries on by itself.")
+            why = p2.message if p2 else self._paused[0].text  # the sync's, else the drain's
+            self._show_banner("rate_limited", f"{why.rstrip('.')}. Parley waits and carries on by itself.")
         elif self._problems:
             p3 = self._problems[0]
             self._show_banner("error", f"{p3.handle}: {p3.message}")
@@ -336,6 +336,11 @@ class MainViewModel(QObject):
         for p in self._problems:
             if p.kind == "signed_out":
                 out[p.account_id] = SignedOut(p.account_id, p.handle, networks.get(p.account_id, ""), p.message)
+        for pause in self._paused:  # a send refused the sign-in: its replies wait for a new one
+            if pause.kind == "signed_out" and pause.account_id not in out:
+                out[pause.account_id] = SignedOut(
+                    pause.account_id, pause.handle, networks.get(pause.account_id, ""), pause.message
+                )
         for a in self._accounts:
             if a.needs_sign_in and a.id not in out:
                 out[a.id] = SignedOut(a.id, a.handle, a.network, a.last_error or "")
@@ -434,11 +439,7 @@ class MainViewModel(QObject):
         """Send what is due once (one drain at a time in this process)."""
         async with self._drain_lock:
             report = await self.core.drain_outbox()
-        self._drain_stop = None
-        if report.offline:
-            self._drain_stop = "offline"
-        elif report.error and "slow down" in report.error.lower():
-            self._drain_stop = "rate_limited"
+        self._paused = report.paused  # most pressing first: its kind picks the banner
         return report
 
     async def _drain_and_publish(self) -> None:

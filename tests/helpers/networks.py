@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.errors import Rejected, UnknownOutcome
+from services.errors import AuthExpired, Offline, RateLimited, Rejected, UnknownOutcome
 from services.networks.base import Network, SentReply
 from services.networks.demo import DemoWorld
 from services.networks.registry import NetworkRegistry
 from services.store.models import Account
+
+#: Scripted faults that refuse every send of the account, with messages that name no condition.
+ACCOUNT_REFUSALS: dict[str, Callable[[], Exception]] = {
+    "offline": lambda: Offline("Connection refused by 10.0.0.7."),
+    "signed_out": lambda: AuthExpired("The access token was revoked by the server."),
+    "rate_limited": lambda: RateLimited("The reply budget for this hour is used up."),
+}
 
 
 class Crash(Exception):
@@ -44,7 +51,8 @@ class ScriptedNetwork:
 
     Fault kinds: ``None`` (plain send), ``"before"`` (timeout, nothing delivered), ``"after"``
     (delivered, then the answer is lost), ``"crash"`` (delivered, then the sender dies),
-    ``"reject"`` (a final refusal without delivery).
+    ``"reject"`` (a final refusal without delivery), and refusals of the whole account without
+    delivery: ``"offline"``, ``"signed_out"`` and ``"rate_limited"`` (no reset time given).
     """
 
     def __init__(
@@ -77,6 +85,8 @@ class ScriptedNetwork:
                 raise UnknownOutcome("Timed out before the reply arrived.")
             if fault == "reject":
                 raise Rejected("The network refused the reply: duplicate content.")
+            if fault in ACCOUNT_REFUSALS:
+                raise ACCOUNT_REFUSALS[fault]()
             sent = await self._inner.post_reply(payload, client_key)
             self.log.append(client_key)
             if fault == "after":

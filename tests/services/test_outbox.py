@@ -16,7 +16,7 @@ from sqlmodel import select
 from services.core import Parley
 from services.errors import InvalidInput, NotFound
 from services.networks.demo import DemoWorld
-from services.outbox import LEASE_TTL, MAX_BACKOFF, Outbox, OutboxRow, backoff
+from services.outbox import LEASE_TTL, MAX_BACKOFF, MAX_PAUSE, Outbox, OutboxRow, backoff
 from services.store.db import open_database, sqlite_url
 from services.store.models import Lease, OutboxItem, Post
 from services.store.posts import TimelineFilter
@@ -275,8 +275,17 @@ def test_demo_faults_never_lose_or_double_a_reply(core: Parley, world: DemoWorld
     targets = ["p0001", "p0003", "p0004", "p0005", "p0006"]
     items = [ob.queue(pid(core, rid), f"Thanks for reaching out ({rid}).") for rid in targets]
     world.set_fault_rate(1.0)
-    drain(ob)
-    assert {item(ob, i.id).state for i in items} == {"unknown"}
+    report = drain(ob)
+    # Each account meets one fault, then pauses: its other replies are not thrown at a failing server.
+    states = [item(ob, i.id).state for i in items]
+    assert sorted(states) == ["queued", "queued", "unknown", "unknown", "unknown"]
+    assert {p.account_id for p in report.paused} == {a.id for a in core.accounts()}
+    assert {p.kind for p in report.paused} == {"unknown"} and report.error_kind == "unknown"
+    for _ in range(3):  # still failing after each pause: one more failure per account, never the whole queue
+        before = sum(a["outcome"] == "unknown" for a in ob.attempts())
+        clock.advance(seconds=MAX_PAUSE + 1)
+        drain(ob)
+        assert sum(a["outcome"] == "unknown" for a in ob.attempts()) - before <= len(core.accounts())
     world.set_fault_rate(0.0)
     drain_until_idle(ob, clock)
     assert {item(ob, i.id).state for i in items} == {"sent"}
@@ -392,6 +401,10 @@ def test_replies_in_one_conversation_go_out_in_order(
     registry.script(account_of(core, "p0001"), "before")  # the first one times out
     report = drain(outbox)
     assert item(outbox, first.id).state == "unknown"
+    assert report.sent == () and item(outbox, elsewhere.id).state == "queued", "a timeout pauses the account"
+    clock.advance(seconds=2)  # past that first short pause, long before the timed-out send may be judged absent
+    report = drain(outbox)
+    assert item(outbox, first.id).state == "unknown"  # looked for, not there yet: it waits for the settle time
     assert item(outbox, second.id).state == "queued", "must wait for the earlier reply of its conversation"
     assert item(outbox, elsewhere.id).state == "sent", "other conversations are not held up"
     assert report.sent == (elsewhere.id,)

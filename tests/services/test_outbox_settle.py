@@ -11,87 +11,40 @@ prevents the double, not luck.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import select
 
-from services.core import Parley
-from services.networks.mastodon import MastodonNetwork
 from services.outbox import UNKNOWN_SETTLE, Outbox, settle_from_env
-from services.store.db import open_database, sqlite_url
-from services.store.models import Account, Post
-from tests.fakes.faultproxy import FaultProxy, FaultRates
-from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.faultproxy import FaultRates
+from tests.helpers.proxied_mastodon import ProxiedMastodon, connect, proxied_mastodon, until
 
-TOKEN = "settle-token"
 #: How long the proxy holds the reply's POST, and how long the client waits for an answer.
 HOLD, CLIENT_TIMEOUT = 3.0, 0.3
 
 
-@dataclass
-class World:
-    fake: FakeMastodon
-    proxy: FaultProxy
-    core: Parley
-    post_id: int
-    account: Account
-
-    def posted(self) -> list[dict[str, Any]]:
-        with self.fake.lock:
-            return list(self.fake.posted)
-
-
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    fake = FakeMastodon(token=TOKEN, honour_idempotency=False)
-    fake.add_mention("maria@social.example", "My parcel is a week late.")
-    fake.start()
+def world(tmp_path: Path) -> Iterator[ProxiedMastodon]:
     # Only POSTs get faults: the reads that reconcile and review go straight through.
-    proxy = FaultProxy(fake.url, min_delay=HOLD, max_delay=HOLD, methods=["POST"]).start()
-    core = Parley(open_database(sqlite_url(tmp_path / "parley.sqlite")), tmp_path)
-    with core.db.session() as s:
-        account = Account(
-            network="mastodon", handle="@acme@fake.social", server_url=proxy.url, remote_user_id=fake.brand_id
-        )
-        s.add(account)
-    try:
-        yield World(fake, proxy, core, 0, account)
-    finally:
-        core.db.close()
-        proxy.stop()
-        fake.stop()
-
-
-async def connect(world: World, client: httpx.AsyncClient) -> None:
-    """Route the account to a connector with a short timeout, and fetch the one mention."""
-    net = MastodonNetwork(world.proxy.url, TOKEN, client=client, account_id=world.fake.brand_id)
-    world.core.networks.get = lambda account: net  # type: ignore[method-assign]
-    report = await world.core.sync_once()
-    assert report.fetched == 1 and not report.problems
-    with world.core.db.session() as s:
-        (post_id,) = [p for p in s.exec(select(Post.id)) if p is not None]
-    world.post_id = post_id
-
-
-async def until(pred: Callable[[], bool], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not pred():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+    with proxied_mastodon(
+        tmp_path,
+        ["My parcel is a week late."],
+        honour_idempotency=False,
+        min_delay=HOLD,
+        max_delay=HOLD,
+        methods=["POST"],
+    ) as w:
+        yield w
 
 
 def outcomes(ob: Outbox, item_id: int) -> list[str]:
     return [a["outcome"] for a in ob.attempts(item_id)]
 
 
-async def timed_out_then_looked_for_too_early(world: World, settle: float) -> tuple[Outbox, int]:
+async def timed_out_then_looked_for_too_early(world: ProxiedMastodon, settle: float) -> tuple[Outbox, int]:
     """Send once (the POST is held past the client's timeout), then reconcile while it is still held."""
     ob = Outbox(world.core.db, world.core.networks, settle=timedelta(seconds=settle))
     item = ob.queue(world.post_id, "Sorry Maria, it is on its way.")
@@ -105,7 +58,7 @@ async def timed_out_then_looked_for_too_early(world: World, settle: float) -> tu
     return ob, item.id
 
 
-def test_a_reply_that_lands_after_an_absent_verdict_is_found_not_sent_again(world: World) -> None:
+def test_a_reply_that_lands_after_an_absent_verdict_is_found_not_sent_again(world: ProxiedMastodon) -> None:
     async def go() -> None:
         async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT) as client:
             await connect(world, client)
@@ -123,7 +76,7 @@ def test_a_reply_that_lands_after_an_absent_verdict_is_found_not_sent_again(worl
     assert world.proxy.counters()["delayed_client_gone"] == 1
 
 
-def test_without_a_settle_time_the_late_reply_is_doubled(world: World) -> None:
+def test_without_a_settle_time_the_late_reply_is_doubled(world: ProxiedMastodon) -> None:
     """The control: the same interleaving with no settle time sends the reply twice."""
 
     async def go() -> None:
@@ -138,7 +91,7 @@ def test_without_a_settle_time_the_late_reply_is_doubled(world: World) -> None:
     assert len({p["status_id"] for p in world.posted()}) == 2
 
 
-def test_a_sender_that_died_mid_send_is_reconciled_after_the_settle_time(world: World) -> None:
+def test_a_sender_that_died_mid_send_is_reconciled_after_the_settle_time(world: ProxiedMastodon) -> None:
     """Like ``kill -9`` while the POST is held: the next sender must not re-send before it could land."""
 
     async def go() -> None:
