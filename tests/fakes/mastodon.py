@@ -7,7 +7,9 @@ and the server's behaviour noted in ``/work/shared/platform-apis.md``:
 * ``GET /api/v1/accounts/verify_credentials`` (CredentialAccount), ``GET /api/v2/instance`` (and v1).
 * ``GET /api/v1/notifications`` with ``types[]``/``exclude_types[]``, ``max_id``/``since_id``/``min_id``
   (``min_id`` pages forward: the results immediately newer), ``limit`` (40, at most 80) and a ``Link``
-  header with ``rel="next"`` (max_id) and ``rel="prev"`` (min_id). Answers are newest first.
+  header with ``rel="next"`` (max_id) and ``rel="prev"`` (min_id). Answers are newest first. Switches:
+  ``ignore_min_id`` (servers before 2.6 answer the newest page instead) and ``lookup_ids`` (a server that
+  looks a paging id up answers 404 for one it no longer holds, e.g. a notification purged with its status).
 * ``GET /api/v1/statuses/:id``, ``GET /api/v1/statuses/:id/context``, ``DELETE /api/v1/statuses/:id``.
 * ``POST /api/v1/statuses`` (JSON or form) with ``Idempotency-Key``: a repeat within an hour answers the
   first status, whatever the body (switch ``honour_idempotency`` off to imitate servers that ignore it);
@@ -42,7 +44,8 @@ drive it. ``configuration.urls.streaming`` in ``/api/v2/instance`` is ``streamin
 
 Test-only endpoints (no token, no rate limit): ``GET /_fake/posted``, ``GET /_fake/attempts``,
 ``GET /_fake/statuses?account=ACCT``, ``POST /_fake/mention`` ``{"author", "text", "in_reply_to"}``,
-``POST /_fake/config`` ``{"honour_idempotency", "rate_limit", "rate_window", "post_delay"}``.
+``POST /_fake/config`` ``{"honour_idempotency", "rate_limit", "rate_window", "post_delay", "ignore_min_id",
+"lookup_ids"}``.
 """
 
 from __future__ import annotations
@@ -232,6 +235,11 @@ class FakeMastodon:
         self.issued_tokens: list[str] = []
         #: False imitates servers before 4.3: no discovery document, PKCE parameters ignored.
         self.oauth_metadata = True
+        #: True imitates servers before 2.6, which ignore ``min_id`` (the newest page comes back instead).
+        self.ignore_min_id = False
+        #: True imitates servers that look a paging id up instead of comparing it: an id they do not hold
+        #: (a purged notification) is answered 404.
+        self.lookup_ids = False
         #: ``configuration.urls.streaming`` (None: this server itself, as ws:// or wss://).
         self.streaming_url: str | None = None
         self.stream_heartbeat = 15.0
@@ -443,7 +451,7 @@ class FakeMastodon:
         self._count(status, +1)
         for mentioned in self._mentioned(text):
             if self.accounts[mentioned]["domain"] is None and mentioned != account_id:
-                self._notify("mention", account_id, mentioned, ident)
+                self._notify("mention", account_id, mentioned, ident, at)
         return status
 
     def _count(self, status: Mapping[str, Any], step: int) -> None:
@@ -454,11 +462,14 @@ class FakeMastodon:
         if parent is not None:
             parent["replies_count"] = parent.get("replies_count", 0) + step
 
-    def _notify(self, kind: str, source: str, recipient: str, status_id: str | None) -> dict[str, Any]:
+    def _notify(
+        self, kind: str, source: str, recipient: str, status_id: str | None, at: datetime | None = None
+    ) -> dict[str, Any]:
+        # A status back-dated with ``at`` notifies at that time too (how history looks to a new client).
         note = {
             "id": str(self._next_notification),
             "type": kind,
-            "created_at": _iso(self._now()),
+            "created_at": _iso(at or self._now()),
             "account_id": source,
             "recipient_id": recipient,
             "status_id": status_id,
@@ -802,6 +813,13 @@ class FakeMastodon:
         except ValueError:
             limit = default
         ordered = sorted(items, key=lambda i: _key(i["id"]), reverse=True)
+        if self.lookup_ids:
+            known = {i["id"] for i in items}
+            for name in ("max_id", "since_id", "min_id"):
+                if q.get(name) and q[name] not in known:
+                    return Answer(404, {"error": "Record not found"})
+        if self.ignore_min_id:
+            q.pop("min_id", None)
         if q.get("max_id"):
             ordered = [i for i in ordered if _key(i["id"]) < _key(q["max_id"])]
         if q.get("since_id"):
@@ -840,7 +858,8 @@ class FakeMastodon:
             path=path,
             keep=("limit", "types[]", "exclude_types[]", "account_id"),
         )
-        answer.body = [self._notification_json(n) for n in answer.body]
+        if answer.status == 200:
+            answer.body = [self._notification_json(n) for n in answer.body]
         return answer
 
     def _account_statuses(self, account_id: str, me: str, query: list[tuple[str, str]], base: str, path: str) -> Answer:
@@ -869,7 +888,8 @@ class FakeMastodon:
             path=path,
             keep=("limit", "exclude_replies", "exclude_reblogs", "only_media", "pinned"),
         )
-        answer.body = [self._status_json(s) for s in answer.body]
+        if answer.status == 200:
+            answer.body = [self._status_json(s) for s in answer.body]
         return answer
 
     def _children(self) -> dict[str, list[str]]:
@@ -1017,7 +1037,15 @@ class FakeMastodon:
             return Answer(200, self.add_mention(author, text, in_reply_to=reply_to, **params))
         if method == "POST" and path == "/_fake/config":
             with self.lock:
-                for name in ("honour_idempotency", "rate_limit", "rate_window", "post_delay", "reset_format"):
+                for name in (
+                    "honour_idempotency",
+                    "rate_limit",
+                    "rate_window",
+                    "post_delay",
+                    "reset_format",
+                    "ignore_min_id",
+                    "lookup_ids",
+                ):
                     if name in params:
                         setattr(self, name, params[name])
                 self._rate.clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from services.store.db import open_database, sqlite_url
 from services.store.models import Account, Post
 from services.streaming import Backoff, SseEvent, parse_sse, stream_mentions
 from tests.fakes.mastodon import FakeMastodon
+from tests.helpers.proxied_mastodon import until
 
 STREAM = "/api/v1/streaming/user/notification"
 
@@ -34,14 +35,6 @@ async def lines(*items: str) -> AsyncIterator[str]:
 
 async def events(*items: str) -> list[SseEvent]:
     return [e async for e in parse_sse(lines(*items))]
-
-
-async def until(check: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.01)
 
 
 def fast_backoff() -> Backoff:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtWidgets import QDialogButtonBox, QLabel
 
 from tests.views.qtasync import run, wait_until
 from ui.dialogs import SHORTCUTS, EditReplyDialog, HelpDialog, SettingsDialog, native
@@ -34,6 +35,33 @@ def test_settings_dialog_stores_values(qtbot: Any, qloop: Any, window: Any) -> N
     assert again is not None and again.values()["operator"] == "Jo Smith"
     again.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
     theme.apply_theme(qtbot_app(), "light")
+
+
+def test_the_history_for_new_accounts_is_chosen_in_settings(qtbot: Any, qloop: Any, window: Any) -> None:
+    win, vm = window
+    win.open_settings()
+    dialog = win.settings_dialog
+    assert isinstance(dialog, SettingsDialog)
+    combo = dialog.history
+    # The choices, their words and the hint come from the settings registry.
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        "None: only new mentions",
+        "1 day",
+        "7 days",
+        "30 days",
+    ]
+    assert combo.currentData() == "7d" and combo.isVisible()
+    hints = [label.text() for label in dialog.findChildren(QLabel)]
+    assert any(text.startswith("How far back the first sync of an account you add reads") for text in hints)
+    combo.setCurrentIndex(combo.findData("1d"))
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    run(qloop, wait_until(lambda: vm.core.settings["history"] == "1d"))
+    assert vm.core.load_settings()["history"] == "1d"
+    assert vm.core.history().since is not None and vm.core.clock() - vm.core.history().since >= timedelta(hours=23)
+    win.open_settings()
+    again = win.settings_dialog
+    assert again is not None and again.history.currentText() == "1 day"
+    again.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
 
 
 def qtbot_app() -> Any:

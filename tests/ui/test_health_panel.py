@@ -13,6 +13,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 
 from services.core import Parley
+from services.gaps import local_time, write_gaps
+from services.networks.base import Gap
 from services.store.db import open_database, sqlite_url
 from services.store.models import Account
 from services.store.posts import ingest
@@ -195,3 +197,32 @@ def test_a_401_during_sync_brings_the_sign_in_again_banner_and_its_action_signs_
             close_window(qloop, win, vm)
             run(qloop, core.networks.aclose())
             core.db.close()
+
+
+def test_an_open_gap_shows_on_the_card_until_it_is_filled(qtbot: Any, qloop: Any, themed: Any, clocked: Parley) -> None:
+    start, end = T0 + timedelta(hours=2), T0 + timedelta(hours=7)
+    with clocked.db.session() as s:
+        quiet = s.get(Account, 1)
+        assert quiet is not None
+        write_gaps(s, quiet, (Gap(start, end, "gap"),))
+    win, vm = build_window(qtbot, qloop, clocked)
+    try:
+        panel = _open_panel(qloop, win, 3)
+        card = panel.card(1)
+        assert card is not None
+        words = f"Mentions may be missing between {local_time(start)} and {local_time(end)}; filling."
+        assert card.line_text("gaps") == words and card.line_state("gaps") == "warning"
+        assert card.line_labels["gaps"].text() == "Coverage" and card.line_texts["gaps"].isVisible()
+        assert card.badge.text() == "Needs a look"
+        # A later sync filled it: the line goes (not left showing its last words).
+        with clocked.db.session() as s:
+            quiet = s.get(Account, 1)
+            assert quiet is not None
+            write_gaps(s, quiet, ())
+        qtbot.mouseClick(panel.refresh_button, LEFT)
+        run(qloop, wait_until(lambda: panel.card(1) is not None and panel.card(1).line_text("gaps") == ""))  # type: ignore[union-attr]
+        card = panel.card(1)
+        assert card is not None and not card.line_texts["gaps"].isVisible() and not card.line_labels["gaps"].isVisible()
+        panel.close()
+    finally:
+        close_window(qloop, win, vm)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.gaps import local_time
 from services.health import AccountHealth
+from services.networks.base import Gap
 from services.store.models import Account
 from services.sync import AccountProblem, SyncReport
 from tests.views.qtasync import run, wait_until
@@ -95,6 +97,28 @@ def test_problems_in_words_with_their_states() -> None:
     assert new["mentions"] == ("None yet", "unknown")
     assert said(health(network="demo", session_note=""))["sign_in"] == ("Not needed on the demo network", "ok")
     assert not HealthRow(health(network="demo")).can_sign_in
+
+
+def test_open_gaps_add_a_coverage_line_that_goes_when_they_close() -> None:
+    start, end = NOW - timedelta(hours=30), NOW - timedelta(hours=2)
+    gap = Gap(start, end, "gap")
+    lines = said(health(gaps=(gap,)))
+    assert lines["gaps"] == (
+        f"Mentions may be missing between {local_time(start)} and {local_time(end)}; filling.",
+        "warning",
+    )
+    row = HealthRow(health(gaps=(gap,)))
+    assert row.state(NOW) == "warning" and row.summary(NOW) == "Needs a look"
+    # A first sync still reading its history is said, but nothing is wrong.
+    history = said(health(gaps=(Gap(start, end, "history"),)))
+    assert history["gaps"] == (
+        f"Reading older mentions back to {local_time(start)} (read back to {local_time(end)} so far).",
+        "unknown",
+    )
+    assert HealthRow(health(gaps=(Gap(start, end, "history"),))).summary(NOW) == "Healthy"
+    stream = said(health(gaps=(Gap(start, None, "stream"),)))["gaps"]
+    assert stream[0].startswith(f"The live connection dropped at {local_time(start)}") and stream[1] == "warning"
+    assert "gaps" not in said(health())
 
 
 def test_the_health_model_passes_qtmodeltester(qtmodeltester: Any) -> None:
