@@ -6,7 +6,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -27,7 +28,7 @@ from ui import theme
 from ui.delegates import bold_font, small_font
 from ui.icons import icon
 from ui.widgets import Avatar, Bubble, ChipRow, section_label
-from views.conversation_vm import Conversation
+from views.conversation_vm import CORRECTION_LABELS, Conversation, correction_summary
 from views.formatting import ago, clock_time, relative_time
 from views.main_vm import MainViewModel
 
@@ -136,10 +137,38 @@ class ConversationPane(QWidget):
         lay.addLayout(top)
         self.chips = ChipRow(box)
         lay.addWidget(self.chips)
+        score_row = QHBoxLayout()
+        score_row.setSpacing(8)
         self.score_label = QLabel(box)
         self.score_label.setObjectName("muted")
         self.score_label.setFont(small_font(self.font(), -1.0))
-        lay.addWidget(self.score_label)
+        score_row.addWidget(self.score_label, 1)
+        # Correcting triage: the menu pops up (never a nested event loop), see open_triage_menu.
+        self.triage_button = QPushButton("Correct triage ▾", box)
+        self.triage_button.setObjectName("triageButton")
+        self.triage_button.setFlat(True)
+        self.triage_button.setToolTip(
+            "Say this post is urgent, not urgent or no complaint; posts like it will be scored accordingly"
+        )
+        self.triage_button.clicked.connect(self.open_triage_menu)
+        score_row.addWidget(self.triage_button)
+        lay.addLayout(score_row)
+        self.correction_label = QLabel(box)
+        self.correction_label.setObjectName("muted")
+        self.correction_label.setFont(small_font(self.font(), -1.0))
+        self.correction_label.setWordWrap(True)
+        self.correction_label.hide()
+        lay.addWidget(self.correction_label)
+        self.triage_menu = QMenu(self)
+        self.correction_actions: dict[str, QAction] = {}
+        for verdict, label in CORRECTION_LABELS:
+            action = self.triage_menu.addAction(label)
+            action.setCheckable(True)
+            action.triggered.connect(lambda _checked=False, v=verdict: self.correct(v))
+            self.correction_actions[verdict] = action
+        self.triage_menu.addSeparator()
+        self.undo_correction_action = self.triage_menu.addAction("Undo correction")
+        self.undo_correction_action.triggered.connect(self.undo_correction)
         line = QFrame(box)
         line.setFrameShape(QFrame.Shape.HLine)
         line.setObjectName("divider")
@@ -239,6 +268,10 @@ class ConversationPane(QWidget):
             f"Urgency {round(post.urgency * 100)}% · tone {tone} ({post.sentiment:+.2f})"
             + (" · answered" if post.answered else "")
         )
+        summary = correction_summary(conv.correction)
+        self.correction_label.setText(summary)
+        self.correction_label.setVisible(bool(summary))
+        self.triage_button.setEnabled(not post.is_own)
         self.done_button.setText("Reopen" if post.status in ("done", "ignored", "snoozed") else "Done")
         self._fill_thread(conv, keep_scroll=not new_post)
         if new_post:
@@ -427,6 +460,30 @@ class ConversationPane(QWidget):
         if self._conv is not None:
             self.vm.set_status([self._conv.post.id], "ignored")
             self.settled.emit(self._conv.post.id)
+
+    # -- triage corrections -----------------------------------------------------------------------
+
+    def open_triage_menu(self) -> QMenu | None:
+        """Show the verdicts for the shown post below the button (a popup: no nested event loop)."""
+        if self._conv is None:
+            return None
+        for choice in self._conv.correction_choices:
+            action = self.correction_actions[choice.verdict]
+            action.setChecked(choice.checked)
+            action.setEnabled(choice.enabled)
+        self.undo_correction_action.setEnabled(self._conv.correction is not None)
+        self.triage_menu.popup(self.triage_button.mapToGlobal(QPoint(0, self.triage_button.height())))
+        return self.triage_menu
+
+    def correct(self, verdict: str) -> None:
+        """Give the operator's verdict on the shown post ("urgent", "not_urgent", "not_negative")."""
+        if self._conv is not None and not self._conv.post.is_own:
+            self.vm.correct(self._conv.post.id, verdict)
+
+    def undo_correction(self) -> None:
+        """Withdraw the shown post's correction."""
+        if self._conv is not None and self._conv.correction is not None:
+            self.vm.undo_correction(self._conv.post.id)
 
     def restyle(self) -> None:
         """Repaint after a theme change."""

@@ -10,6 +10,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, Q
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen, QTextLayout
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from services.corrections import is_correction_reason
 from services.store.posts import COUNT_CAP, PostRow
 from ui import theme
 from ui.icons import paint_warning
@@ -91,10 +92,12 @@ def paint_chips(
     urgent_badge: bool = False,
     height: int = 20,
     gap: int = 5,
+    neutral: bool = False,
 ) -> None:
-    """Reason chips in one row, with "+N" when they do not all fit."""
+    """Reason chips in one row, with "+N" when they do not all fit (``neutral``: in the calm colours)."""
     fm = QFontMetrics(font)
     x, right = rect.x(), rect.right()
+    colours = (c.neutral_chip, c.muted, None) if neutral else (c.urgent_chip, c.urgent_chip_text, c.urgent_chip_border)
     if urgent_badge:
         bold = QFont(font)
         bold.setWeight(QFont.Weight.Bold)
@@ -106,8 +109,13 @@ def paint_chips(
         if x + w + more > right:
             paint_chip(p, x, rect.y(), f"+{len(labels) - i}", font, c.neutral_chip, c.muted, height=height)
             return
-        paint_chip(p, x, rect.y(), label, font, c.urgent_chip, c.urgent_chip_text, c.urgent_chip_border, height=height)
+        paint_chip(p, x, rect.y(), label, font, *colours, height=height)
         x += w + gap
+
+
+def correction_labels(r: PostRow) -> list[str]:
+    """The chips of operators' corrections behind a post's score."""
+    return [x.label for x in r.reasons if is_correction_reason(x.code)]
 
 
 def avatar_color(key: str, dark: bool) -> QColor:
@@ -196,7 +204,7 @@ class PostDelegate(QStyledItemDelegate):
         h = 2 * self.MARGIN_Y + 2 * self.PAD - 2
         h += max(QFontMetrics(bold).height(), 18) + 4  # name row
         h += n * lh + 6
-        if r.urgent:
+        if r.urgent or correction_labels(r):
             h += self.CHIP_H + 6
         h += QFontMetrics(small).height()  # footer
         return QSize(width, h)
@@ -294,6 +302,10 @@ class PostDelegate(QStyledItemDelegate):
                 urgent_badge=True,
                 height=self.CHIP_H,
             )
+            y += self.CHIP_H + 6
+        elif corrected := correction_labels(r):
+            # Not urgent because an operator said so (of this post or one like it): the card says why.
+            paint_chips(p, QRectF(tx, y, tw, self.CHIP_H), corrected, small, c, height=self.CHIP_H, neutral=True)
             y += self.CHIP_H + 6
 
         # Footer: account on the left, state on the right.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMainWindow,
+    QMenu,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from services.changes import Changes
+from services.corrections import NOT_NEGATIVE, NOT_URGENT, URGENT
 from services.store.posts import COUNT_CAP
 from ui import theme
 from ui.conversation import ConversationPane
@@ -38,6 +40,7 @@ from ui.outbox_panel import OutboxPanel
 from ui.sign_in import BlueskySignInDialog, MastodonSignInDialog
 from ui.welcome import WelcomePage
 from ui.widgets import Banner, StatusDot, ToggleSwitch
+from views.conversation_vm import can_undo_correction, correction_choices
 from views.formatting import ago, count_words, plural
 from views.main_vm import MainViewModel, StatusInfo
 
@@ -108,6 +111,10 @@ class MainWindow(QMainWindow):
             "done": lambda: self.conversation.mark_done(),
             "snooze": lambda: self.conversation.snooze("1h"),
             "ignore": lambda: self.conversation.ignore(),
+            "mark_urgent": lambda: self.conversation.correct(URGENT),
+            "mark_not_urgent": lambda: self.conversation.correct(NOT_URGENT),
+            "mark_not_negative": lambda: self.conversation.correct(NOT_NEGATIVE),
+            "undo_correction": lambda: self.vm.undo_correction(),
             "urgent": None,
             "search": self.focus_search,
             "sync": self.vm.sync_now,
@@ -124,6 +131,10 @@ class MainWindow(QMainWindow):
             "done": "Mark done",
             "snooze": "Snooze for 1 hour",
             "ignore": "Ignore",
+            "mark_urgent": "Mark urgent",
+            "mark_not_urgent": "Mark not urgent",
+            "mark_not_negative": "Mark not negative",
+            "undo_correction": "Undo triage correction",
             "urgent": "Urgent only",
             "search": "Search",
             "sync": "Sync now",
@@ -187,6 +198,9 @@ class MainWindow(QMainWindow):
             post.addAction(a[name])
         post.addSeparator()
         for name in ("done", "snooze", "ignore"):
+            post.addAction(a[name])
+        post.addSeparator()
+        for name in ("mark_urgent", "mark_not_urgent", "mark_not_negative", "undo_correction"):
             post.addAction(a[name])
         network = bar.addMenu("&Network")
         network.addAction(a["sync"])
@@ -320,6 +334,9 @@ class MainWindow(QMainWindow):
         self.timeline.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.timeline.setAccessibleName("Timeline")
         self.timeline.selectionModel().currentChanged.connect(self._timeline_current_changed)
+        self.timeline.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.timeline.customContextMenuRequested.connect(self.open_timeline_menu)
+        self.timeline_menu = QMenu(self.timeline)  # filled for the card that was right-clicked
         self.timeline_empty = QLabel(self.timeline_stack)
         self.timeline_empty.setObjectName("emptyState")
         self.timeline_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -715,6 +732,27 @@ class MainWindow(QMainWindow):
         row = max(0, min(row, model.rowCount() - 1))
         self.select_row(row)
         self.timeline.setFocus()
+
+    def open_timeline_menu(self, pos: QPoint) -> QMenu | None:
+        """Right-click on a card: select it and offer its actions, triage corrections included (a popup)."""
+        idx = self.timeline.indexAt(pos)
+        post = self.vm.timeline.post_at(idx.row()) if idx.isValid() else None
+        if post is None:
+            return None
+        self.select_row(idx.row())
+        menu = self.timeline_menu
+        menu.clear()
+        menu.addAction(icon("done", theme.colors().success), "Mark done", lambda: self.vm.set_status([post.id], "done"))
+        menu.addAction("Snooze for 1 hour", lambda: self.vm.snooze([post.id], "1h"))
+        menu.addAction("Ignore", lambda: self.vm.set_status([post.id], "ignored"))
+        menu.addSeparator()
+        for choice in correction_choices(post):
+            action = menu.addAction(choice.label, lambda _checked=False, v=choice.verdict: self.vm.correct(post.id, v))
+            action.setEnabled(choice.enabled)
+        undo = menu.addAction("Undo correction", lambda: self.vm.undo_correction(post.id))
+        undo.setEnabled(can_undo_correction(post))
+        menu.popup(self.timeline.viewport().mapToGlobal(pos))
+        return menu
 
     def focus_reply(self) -> None:
         """r: put the cursor in the reply box."""

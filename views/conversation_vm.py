@@ -10,9 +10,13 @@ from PySide6.QtCore import QObject, Signal
 
 from services.changes import Changes
 from services.core import Parley
+from services.corrections import NOT_NEGATIVE, NOT_URGENT, URGENT, verdict_words
 from services.errors import NotFound
 from services.outbox import OutboxRow
+from services.store.corrections import CorrectionRow
 from services.store.posts import PostRow
+from services.triage import VERDICT_REASON
+from views.formatting import clock_time
 from views.tasks import TaskRunner
 
 #: Outbox states shown in the thread as "our reply, not on the network yet".
@@ -21,6 +25,46 @@ UNSENT = ("queued", "sending", "unknown", "failed", "needs_review")
 
 def _plain_length(text: str) -> int:
     return len(text)
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionChoice:
+    """One way an operator can correct a post's triage, as a menu shows it."""
+
+    verdict: str
+    label: str
+    checked: bool  # the post's active verdict
+    enabled: bool
+
+
+#: The verdicts an operator can give, in menu order.
+CORRECTION_LABELS = ((URGENT, "Mark urgent"), (NOT_URGENT, "Mark not urgent"), (NOT_NEGATIVE, "Mark not negative"))
+
+
+def correction_choices(post: PostRow, active: CorrectionRow | None = None) -> tuple[CorrectionChoice, ...]:
+    """The verdicts offered for ``post``: none for our own replies, the active one checked and not offered again."""
+    current = active.verdict if active is not None and active.active else None
+    return tuple(
+        CorrectionChoice(verdict, label, verdict == current, not post.is_own and verdict != current)
+        for verdict, label in CORRECTION_LABELS
+    )
+
+
+def can_undo_correction(post: PostRow) -> bool:
+    """Whether the post carries an operator's verdict that can be withdrawn."""
+    return any(r.code == VERDICT_REASON for r in post.reasons)
+
+
+def correction_summary(active: CorrectionRow | None) -> str:
+    """What the pane says about an active correction: who, when, and what triage had said."""
+    if active is None or not active.active:
+        return ""
+    who = f" by {active.operator}" if active.operator else ""
+    said = "urgent" if active.before_urgent else ("negative, not urgent" if active.before_negative else "not negative")
+    return (
+        f"Marked {verdict_words(active.verdict)}{who} at {clock_time(active.created_at)}; "
+        f"triage had said {said} ({round(active.before_urgency * 100)}% urgency)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +78,12 @@ class Conversation:
     limit: int
     count_fn: Callable[[str], int] = field(default=_plain_length, compare=False)
     account_label: str = ""
+    correction: CorrectionRow | None = None  # the operator's active verdict on the post, if any
+
+    @property
+    def correction_choices(self) -> tuple[CorrectionChoice, ...]:
+        """The verdicts the pane offers for this post."""
+        return correction_choices(self.post, self.correction)
 
 
 class ConversationViewModel(QObject):
@@ -106,6 +156,7 @@ class ConversationViewModel(QObject):
             limit, count_fn = core.char_limit(post_id)
         except NotFound:
             return None
+        active = core.corrections(post_id=post_id) if can_undo_correction(post) else []
         return Conversation(
             post=post,
             thread=tuple(thread),
@@ -114,6 +165,7 @@ class ConversationViewModel(QObject):
             limit=limit,
             count_fn=count_fn,
             account_label=self._account_labels.get(post.account_id, post.account_handle),
+            correction=active[0] if active else None,
         )
 
     def _show(self, conv: Conversation | None) -> None:

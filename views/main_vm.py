@@ -14,9 +14,11 @@ from PySide6.QtCore import QObject, Signal
 
 from services.changes import Changes
 from services.core import AccountRow, Parley
+from services.corrections import verdict_words
 from services.errors import InvalidInput, ParleyError, Rejected
 from services.networks import demo
 from services.outbox import AccountPause, DrainReport
+from services.store.corrections import Outcome
 from services.store.posts import TimelineFilter
 from services.store.types import utcnow
 from services.sync import AccountProblem, SyncReport
@@ -123,6 +125,7 @@ class MainViewModel(QObject):
         self._problems: tuple[AccountProblem, ...] = ()
         self._paused: tuple[AccountPause, ...] = ()  # accounts whose sending waits out an outage
         self._labelled: set[int] = set()  # posts whose outbox label is known
+        self._corrected: list[int] = []  # posts corrected in this session, newest last (what undo takes back)
         self._started = False
 
     # -- state ----------------------------------------------------------------------------------
@@ -483,6 +486,39 @@ class MainViewModel(QObject):
         changes = await self.core.db.run(self.core.set_status, ids, status, until)
         self.publish(changes)
 
+    def correct(self, post_id: int, verdict: str) -> asyncio.Task[Any]:
+        """Give the operator's verdict on a post ("urgent", "not_urgent", "not_negative"); returns the task.
+
+        The post changes at once, and so do the open posts like it; undo takes it back.
+        """
+        return self._spawn(self._correct(post_id, verdict), "correct")
+
+    async def _correct(self, post_id: int, verdict: str) -> None:
+        outcome = await self.core.db.run(self.core.correct, post_id, verdict)
+        self._corrected = [p for p in self._corrected if p != post_id] + [post_id]
+        self.publish(outcome.changes)
+        self.notice.emit(f"Post {post_id} marked {verdict_words(outcome.correction.verdict)}{_similar(outcome)}.")
+
+    @property
+    def last_corrected(self) -> int | None:
+        """The post whose correction undo would withdraw (the newest one made in this session)."""
+        return self._corrected[-1] if self._corrected else None
+
+    def undo_correction(self, post_id: int | None = None) -> asyncio.Task[Any] | None:
+        """Withdraw a post's correction (by default the newest one made in this session); None when there is none."""
+        target = post_id if post_id is not None else self.last_corrected
+        if target is None:
+            self.notice.emit("No correction to undo.")
+            return None
+        return self._spawn(self._undo_correction(target), "undo-correction")
+
+    async def _undo_correction(self, post_id: int) -> None:
+        if post_id in self._corrected:
+            self._corrected.remove(post_id)
+        outcome = await self.core.db.run(self.core.undo_correction, post_id)
+        self.publish(outcome.changes)
+        self.notice.emit(f"Correction of post {post_id} withdrawn{_similar(outcome)}.")
+
     def retry(self, item_id: int) -> None:
         """Put a failed or held reply back in the queue."""
         self._outbox_action(self.core.outbox.retry, item_id, "Reply queued again.")
@@ -598,3 +634,9 @@ class MainViewModel(QObject):
         await self.accounts_vm.aclose()
         await self.conversation.runner.aclose()
         await self.runner.aclose()
+
+
+def _similar(outcome: Outcome) -> str:
+    """How many similar open posts were scored again, as the end of a notice (nothing when none were)."""
+    n = len(outcome.similar)
+    return f"; {plural(n, 'similar open post')} scored again" if n else ""
