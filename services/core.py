@@ -21,9 +21,9 @@ from services.errors import InvalidInput, NotFound
 from services.importer import Importer
 from services.mastodon_auth import MastodonSignIn
 from services.networks import bluesky, demo, mastodon
-from services.networks.base import History, RemoteAuthor
+from services.networks.base import History, RemoteAuthor, ReplyPreparing, ReplyTarget
 from services.networks.registry import NetworkRegistry
-from services.outbox import PENDING, DrainReport, Outbox, OutboxRow
+from services.outbox import PENDING, DrainReport, Outbox, OutboxRow, target_of
 from services.secrets import Secret, account_key
 from services.store import corrections as corrections_store
 from services.store import posts as store
@@ -461,8 +461,28 @@ class Parley:
     async def queue_reply(self, post_id: int, text: str) -> OutboxRow:
         """Queue a reply (stored before any send)."""
         await self.db.run(self._check_can_reply, post_id)
+        await self._prepare_reply(post_id, text)
         operator = str(self._settings.get("operator") or "") or None
         return await self.db.run(self.outbox.queue, post_id, text, operator)
+
+    async def _prepare_reply(self, post_id: int, text: str) -> None:
+        """Let the connector look up what the frozen reply needs first (Bluesky: the DIDs of @handles)."""
+        found = await self.db.run(self._reply_target, post_id)
+        if found is None:
+            return
+        account, target = found
+        network = self.networks.get(account)
+        if isinstance(network, ReplyPreparing):
+            await network.prepare_reply(target, text)
+
+    def _reply_target(self, post_id: int) -> tuple[Account, ReplyTarget] | None:
+        with self.db.session() as s:
+            post = s.get(Post, post_id)
+            account = s.get(Account, post.account_id) if post is not None else None
+            author = s.get(Author, post.author_id) if post is not None else None
+            if post is None or account is None or author is None:
+                return None  # the queue says so in its own words
+            return account, target_of(post, author)
 
     def _check_can_reply(self, post_id: int) -> None:
         """Refuse a reply that could never be sent: its post came from an archive, not a connected account."""

@@ -179,6 +179,15 @@ class Network(Protocol):
 
 
 @runtime_checkable
+class ReplyPreparing(Protocol):
+    """A connector that looks something up on the network before a reply is frozen (Bluesky: @handles)."""
+
+    async def prepare_reply(self, target: ReplyTarget, text: str) -> None:
+        """Look up what ``freeze_reply`` will need for this text; never fails for want of the network."""
+        ...
+
+
+@runtime_checkable
 class GapFilling(Protocol):
     """A connector that can leave gaps behind its cursor (``FetchResult.gaps``) and read into them later."""
 

@@ -225,6 +225,16 @@ _TAG_RE = regex.compile(r"(?:^|(?<=\s))[#＃]([^\s\u00ad\u2060\u200a\u200b\u200c
 _TRAILING_PUNCT = regex.compile(r"\p{P}+$")
 
 
+#: The most @handles of one reply looked up (each is a request).
+MAX_RESOLVED = 10
+
+
+def mentioned_handles(text: str) -> list[str]:
+    """The @handles a text mentions, lower-cased, in order, once each (only domain-like ones: a handle has a dot)."""
+    found = (m.group(1).lower() for m in _MENTION_RE.finditer(text))
+    return list(dict.fromkeys(h for h in found if "." in h))
+
+
 def _byte_index(text: str, char_index: int) -> int:
     return len(text[:char_index].encode("utf-8"))
 
@@ -232,8 +242,9 @@ def _byte_index(text: str, char_index: int) -> int:
 def build_facets(text: str, known_dids: Mapping[str, str]) -> list[dict[str, Any]]:
     """Link, mention and tag facets for ``text``, indexed in UTF-8 bytes (start inclusive, end exclusive).
 
-    Mentions become facets only for handles whose DID we already know (from the thread being
-    answered); others stay plain text, since a wrong DID would notify a stranger.
+    Mentions become facets only for handles whose DID we know (from the thread being answered, or
+    resolved by ``BlueskyNetwork.prepare_reply``); others stay plain text, since a wrong DID would
+    notify a stranger and a facet without one is refused.
     """
     facets: list[tuple[int, dict[str, Any]]] = []
     for m in _LINK_RE.finditer(text):
@@ -400,6 +411,9 @@ class BlueskyNetwork:
         self._session: Session | None = None
         self._refresh_lock = asyncio.Lock()
         self._rate: RateLimitState | None = None
+        #: Handles looked up for mention facets, for the connector's life: handle -> DID, or None when the
+        #: network said there is no such handle.
+        self._resolved: dict[str, str | None] = {}
 
     # -- sessions ----------------------------------------------------------------------------------
 
@@ -854,6 +868,28 @@ class BlueskyNetwork:
             for child in node.get("replies") or ():
                 self._flatten(child, own, out, up=False, down=True)
 
+    async def prepare_reply(self, target: ReplyTarget, text: str) -> None:
+        """Resolve the @handles of a reply that the thread does not name (``resolveHandle``), for its facets.
+
+        Called before ``freeze_reply``. A handle that does not resolve stays plain text in the reply. When
+        the network cannot be asked now (offline, rate limited, signed out) the reply is still queued, with
+        the handle as plain text, and the handle is asked again for the next reply.
+        """
+        known = {h.lower() for h in _known_dids(target.raw)}
+        wanted = [h for h in mentioned_handles(text) if h not in known and h not in self._resolved]
+        for handle in wanted[:MAX_RESOLVED]:
+            try:
+                data = await self._call("GET", "com.atproto.identity.resolveHandle", params=[("handle", handle)])
+            except Rejected as exc:
+                log.info("the Bluesky handle %s does not resolve: %s", handle, exc)
+                self._resolved[handle] = None
+                continue
+            except NetworkError as exc:  # offline, rate limited, signed out: the reply is queued all the same
+                log.info("cannot resolve the Bluesky handle %s now: %s", handle, exc)
+                return
+            did = str(data.get("did") or "")
+            self._resolved[handle] = did if did.startswith("did:") else None
+
     def freeze_reply(self, target: ReplyTarget, text: str, client_key: str) -> dict[str, Any]:
         """The exact putRecord body every attempt sends: a TID rkey and createdAt fixed now.
 
@@ -877,7 +913,9 @@ class BlueskyNetwork:
         if self.reply_langs:
             record["langs"] = list(self.reply_langs)
         record["reply"] = {"root": root, "parent": parent}
-        facets = build_facets(text, _known_dids(raw))
+        known = {h: d for h, d in self._resolved.items() if d}
+        known.update(_known_dids(raw))  # the thread's own word wins
+        facets = build_facets(text, known)
         if facets:
             record["facets"] = facets
         return {

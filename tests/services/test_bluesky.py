@@ -715,3 +715,76 @@ def test_the_outbox_reconciles_a_lost_answer_and_leaves_exactly_one_reply(bsky_c
         "parent": {"uri": carol, "cid": fake.posts[carol].cid},
     }
     assert fake.calls["com.atproto.repo.getRecord"] == 1
+
+
+# -- @handles outside the thread ---------------------------------------------------------------------------
+
+
+def mention_facets(payload: dict[str, Any]) -> dict[str, str]:
+    """The mention facets of a frozen reply: the text each covers -> the DID it names."""
+    encoded = payload["record"]["text"].encode("utf-8")
+    out = {}
+    for facet in payload["record"].get("facets", ()):
+        (feature,) = facet["features"]
+        if feature["$type"] == "app.bsky.richtext.facet#mention":
+            out[encoded[facet["index"]["byteStart"] : facet["index"]["byteEnd"]].decode()] = feature["did"]
+    return out
+
+
+def test_handles_the_thread_does_not_name_are_resolved_and_unknown_ones_stay_plain_text(fake: FakePDS) -> None:
+    erin = fake.add_user("erin.test", "Erin")
+    uri = fake.add_post("carol.test", "@acme.test my order never came")
+    text = "Carol, @erin.test in billing will call you (cc @carol.test, @ghost.test, @Erin.test again)."
+
+    async def go(net: BlueskyNetwork) -> tuple[dict[str, Any], list[str]]:
+        target = target_of(await fetched(fake, net)(uri))
+        fake.requests.clear()
+        await net.prepare_reply(target, text)
+        await net.prepare_reply(target, text)  # asked once per handle for the connector's life
+        asked = [q for n, q in fake.requests if n == "com.atproto.identity.resolveHandle"]
+        return net.freeze_reply(target, text, "k"), asked
+
+    payload, asked = with_net(fake, go)
+    # Carol is in the thread (no look-up); erin.test is looked up once; ghost.test does not exist.
+    assert sorted(asked) == ["handle=erin.test", "handle=ghost.test"]
+    assert mention_facets(payload) == {
+        "@erin.test": erin,
+        "@carol.test": fake._user("carol.test").did,
+        "@Erin.test": erin,
+    }
+    assert "@ghost.test" in payload["record"]["text"]  # as typed, plain text, no broken facet
+
+
+def test_a_handle_that_cannot_be_looked_up_now_still_lets_the_reply_queue(fake: FakePDS) -> None:
+    erin = fake.add_user("erin.test")
+    uri = fake.add_post("carol.test", "@acme.test hello")
+    text = "Hi Carol, @erin.test will help."
+
+    async def go(net: BlueskyNetwork) -> tuple[dict[str, Any], dict[str, Any]]:
+        target = target_of(await fetched(fake, net)(uri))
+        fake.offline = True
+        await net.prepare_reply(target, text)  # no error: an offline queue is the point of the outbox
+        offline = net.freeze_reply(target, text, "k1")
+        fake.offline = False
+        await net.prepare_reply(target, text)  # not remembered as missing: asked again
+        return offline, net.freeze_reply(target, text, "k2")
+
+    offline, online = with_net(fake, go)
+    assert mention_facets(offline) == {} and mention_facets(online) == {"@erin.test": erin}
+
+
+def test_a_queued_reply_links_a_handle_from_outside_the_thread(bsky_core: Any, fake: FakePDS) -> None:
+    core, holder = bsky_core
+    erin = fake.add_user("erin.test", "Erin")
+    fake.add_post("carol.test", "@acme.test the app crashes on login")
+
+    async def go() -> None:
+        await core.sync_once()
+        (row,) = core.page(TimelineFilter(), None, 10)
+        await core.queue_reply(row.id, "Sorry Carol, @erin.test from our app team is on it.")
+        await core.drain_outbox()
+        await holder["net"].aclose()
+
+    run(go())
+    (record,) = fake.posted
+    assert mention_facets(record) == {"@erin.test": erin}
