@@ -142,10 +142,10 @@ def features(text: str) -> Features:
     return features_of_folded(folded, cue_codes(folded))
 
 
-def similarity(a: Features, b: Features) -> float:
-    """0..1: the Jaccard overlap of words and cue codes; 0 when fewer than MIN_SHARED_WORDS words are shared."""
+def similarity(a: Features, b: Features, min_shared: int = MIN_SHARED_WORDS) -> float:
+    """0..1: the Jaccard overlap of words and cue codes; 0 when fewer than ``min_shared`` words are shared."""
     shared_words = len(a.words & b.words)
-    if shared_words < MIN_SHARED_WORDS:
+    if shared_words < min_shared:
         return 0.0
     shared = shared_words + len(a.cues & b.cues)
     return shared / (len(a.words) + len(a.cues) + len(b.words) + len(b.cues) - shared)
@@ -196,10 +196,20 @@ class CorrectionIndex:
     swapped on a running scorer. Pickles as its corrections, for triage in worker processes.
     """
 
-    __slots__ = ("_by_post", "_corrections", "_postings")
+    __slots__ = ("_by_post", "_corrections", "_min_shared", "_min_similarity", "_postings")
 
-    def __init__(self, corrections: Iterable[Correction] = ()) -> None:
-        """Index these corrections (at most one per post: a later one replaces an earlier one)."""
+    def __init__(
+        self,
+        corrections: Iterable[Correction] = (),
+        *,
+        min_similarity: float = MIN_SIMILARITY,
+        min_shared: int = MIN_SHARED_WORDS,
+    ) -> None:
+        """Index these corrections (at most one per post: a later one replaces an earlier one).
+
+        The thresholds are the app's; bench/triage_corrections.py tries others.
+        """
+        self._min_similarity, self._min_shared = min_similarity, min_shared
         by_post: dict[int, Correction] = {}
         for c in sorted(corrections, key=lambda c: c.id):
             by_post[c.post_id] = c
@@ -212,7 +222,7 @@ class CorrectionIndex:
         self._postings = postings
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (CorrectionIndex, (self._corrections,))
+        return (_rebuild, (self._corrections, self._min_similarity, self._min_shared))
 
     def __len__(self) -> int:
         return len(self._corrections)
@@ -229,18 +239,18 @@ class CorrectionIndex:
     def similar(self, post: Features, *, exclude_post: int | None = None) -> list[Match]:
         """The corrections most like ``post`` (at most MAX_SIMILAR), the most similar first, newer first on ties."""
         postings = [self._postings[w] for w in post.words if w in self._postings]
-        if len(postings) < MIN_SHARED_WORDS:
+        if len(postings) < self._min_shared:
             return []
         shared = Counter(chain.from_iterable(postings))
         matches = []
         for position, count in shared.items():
-            if count < MIN_SHARED_WORDS:
+            if count < self._min_shared:
                 continue
             c = self._corrections[position]
             if c.post_id == exclude_post:
                 continue
-            score = similarity(post, c.features)
-            if score >= MIN_SIMILARITY:
+            score = similarity(post, c.features, self._min_shared)
+            if score >= self._min_similarity:
                 matches.append(Match(c, round(score, 3)))
         matches.sort(key=lambda m: (-m.similarity, -m.correction.id))
         return matches[:MAX_SIMILAR]
@@ -263,6 +273,10 @@ class CorrectionIndex:
         if not matches:
             return None
         return Adjustment(tuple(m.reason() for m in matches), negative=_negative_override(matches))
+
+
+def _rebuild(corrections: tuple[Correction, ...], min_similarity: float, min_shared: int) -> CorrectionIndex:
+    return CorrectionIndex(corrections, min_similarity=min_similarity, min_shared=min_shared)
 
 
 def nudged_posts(correction: Correction, candidates: Iterable[tuple[int, str]]) -> list[int]:
