@@ -37,8 +37,13 @@ def match_clause(session: Session, query: str) -> ColumnElement[bool] | None:
         return col(Post.id).in_(
             text("SELECT rowid FROM post_fts WHERE post_fts MATCH :q").bindparams(q=fts5_query(query))
         )
+    # Folded by the function that folded the indexed text (services/store/pgfold.py), then split
+    # into words again here: the fold may add characters the tsquery syntax reads (ŉ becomes 'n).
+    folded = words(session.execute(text("SELECT parley_fold(:q)"), {"q": " ".join(ws)}).scalar_one() or "")
+    if not folded:
+        return None
     # The last word as a prefix, like the SQLite path.
-    tsq = " & ".join([*(f"'{w}'" for w in ws[:-1]), f"'{ws[-1]}':*"])
+    tsq = " & ".join([*(f"'{w}'" for w in folded[:-1]), f"'{folded[-1]}':*"])
     return literal_column("post.search").op("@@")(text("to_tsquery('simple', :q)").bindparams(q=tsq))
 
 
