@@ -36,6 +36,7 @@ from services.networks.base import (
     SentReply,
 )
 from services.networks.mastodon_cursor import Hole, MastodonCursor
+from services.networks.mastodon_ws import websocket_notifications
 from services.secrets import Secret
 from services.streaming import IDLE_TIMEOUT, parse_sse
 from services.textlength import graphemes, mastodon_length
@@ -149,6 +150,10 @@ def _error_text(response: httpx.Response) -> str:
     return f"HTTP {response.status_code} {response.reason_phrase}".strip()
 
 
+class _NoEventStream(Rejected):
+    """The server's event stream is missing or is not one (the WebSocket API may still be there)."""
+
+
 class _Refused(Rejected):
     """A final refusal with the HTTP status it came with (to tell a refused cursor from other refusals)."""
 
@@ -202,6 +207,8 @@ class MastodonNetwork:
         self._roots: dict[str, str] = {}
         #: Set once a full forward page was proven to follow on from its cursor (the server honours min_id).
         self._min_id_honoured = False
+        #: Set once the server's event stream failed: live connections use the WebSocket API instead.
+        self._websocket_only = False
         self.clock = clock
 
     def __repr__(self) -> str:
@@ -661,18 +668,38 @@ class MastodonNetwork:
     async def notification_stream(
         self, idle_timeout: float = IDLE_TIMEOUT
     ) -> AsyncIterator[AsyncGenerator[Mapping[str, Any], None]]:
-        """One server-sent-events connection to the account's notifications; no reconnecting (the caller decides).
+        """One connection to the account's notifications; no reconnecting (the caller decides).
 
-        Entering returns once the server has accepted the stream, so a backfill run then leaves no gap.
-        Iterating yields the JSON of each ``notification`` event; it ends when the server ends the stream,
-        and raises ``Offline`` when the connection breaks or stays silent (not even a heartbeat) for
-        ``idle_timeout`` seconds.
+        Server-sent events first; when the server's event stream fails (no such endpoint, or not an event
+        stream) the WebSocket API instead, from then on for this connector. Entering returns once the
+        server has accepted the stream, so a backfill run then leaves no gap. Iterating yields the JSON of
+        each ``notification`` event; it ends when the server ends the stream, and raises ``Offline`` when
+        the connection breaks or stays silent (not even a heartbeat) for ``idle_timeout`` seconds.
 
         Raises:
             AuthExpired: The token was refused.
-            Rejected: The server has no stream here (404) or answered something else than an event stream.
+            Rejected: The server has neither stream here.
             Offline: The streaming host cannot be reached.
         """
+        if not self._websocket_only:
+            try:
+                response, host = await self._open_event_stream(idle_timeout)
+            except _NoEventStream as exc:
+                log.info("%s; trying the WebSocket streaming API", exc)
+                self._websocket_only = True
+            else:
+                try:
+                    yield self._notification_events(response, host)
+                finally:
+                    await response.aclose()
+                return
+        async with websocket_notifications(
+            await self.streaming_url(), await self._auth(), USER_AGENT, idle_timeout
+        ) as notes:
+            yield notes
+
+    async def _open_event_stream(self, idle_timeout: float) -> tuple[httpx.Response, str]:
+        """The server-sent-events response, accepted (the caller closes it)."""
         url = (await self.streaming_url()) + STREAM_PATH
         host = urlsplit(url).netloc
         headers = {
@@ -696,12 +723,16 @@ class MastodonNetwork:
                     await response.aread()
                 except httpx.TransportError:
                     raise Offline(f"The live connection to {host} broke ({response.status_code}).") from None
-                self._raise_for(response, sending=False)
+                try:
+                    self._raise_for(response, sending=False)
+                except _Refused as exc:
+                    raise _NoEventStream(f"{host} has no event stream (HTTP {exc.status})") from None
             if "text/event-stream" not in response.headers.get("content-type", ""):
-                raise Rejected(f"{host} did not answer with an event stream; its mentions are polled instead.")
-            yield self._notification_events(response, host)
-        finally:
+                raise _NoEventStream(f"{host} did not answer with an event stream")
+        except BaseException:
             await response.aclose()
+            raise
+        return response, host
 
     async def _notification_events(
         self, response: httpx.Response, host: str

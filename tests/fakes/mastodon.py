@@ -41,6 +41,8 @@ and ``GET /api/v1/streaming/user`` answer ``text/event-stream`` in chunks: ``eve
 for every new notification of the token's account, ``:thump`` heartbeats every ``stream_heartbeat`` seconds;
 ``heartbeat()``, ``push_raw(text)``, ``drop_streams()`` (the connection breaks) and ``end_streams()`` (a clean end)
 drive it. ``configuration.urls.streaming`` in ``/api/v2/instance`` is ``streaming_url`` or the server itself.
+``start_websocket()`` adds the WebSocket API (``/api/v1/streaming?stream=user:notification``, messages
+``{"stream", "event", "payload"}`` with the payload JSON in a string) on a host of its own that has no event stream.
 
 Test-only endpoints (no token, no rate limit): ``GET /_fake/posted``, ``GET /_fake/attempts``,
 ``GET /_fake/statuses?account=ACCT``, ``POST /_fake/mention`` ``{"author", "text", "in_reply_to"}``,
@@ -133,12 +135,13 @@ _END = object()
 
 @dataclass
 class _Stream:
-    """One open server-sent-events connection."""
+    """One open streaming connection: server-sent events, or a WebSocket (``websocket=True``)."""
 
     recipient: str
     host: str
     path: str
     queue: queue.Queue[Any] = field(default_factory=queue.Queue)
+    websocket: bool = False
 
 
 def _s256(verifier: str) -> str:
@@ -229,6 +232,8 @@ class FakeMastodon:
         self._in_flight: set[str] = set()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._ws_server: Any = None
+        self._ws_thread: threading.Thread | None = None
         #: OAuth apps by client_id (with their secret), issued codes, and every token handed out.
         self.apps: dict[str, dict[str, Any]] = {}
         self.codes: dict[str, dict[str, Any]] = {}
@@ -1282,10 +1287,13 @@ class FakeMastodon:
         """Hand a new notification to the open streams of its recipient."""
         if not self._streams:
             return
-        frame = "event: notification\ndata: " + json.dumps(self._notification_json(note)) + "\n\n"
+        body = json.dumps(self._notification_json(note))
+        frame = "event: notification\ndata: " + body + "\n\n"
+        # Over WebSocket the payload is the notification's JSON in a string, inside the event's JSON.
+        message = json.dumps({"stream": ["user:notification"], "event": "notification", "payload": body})
         for stream in list(self._streams):
             if stream.recipient == note["recipient_id"]:
-                stream.queue.put(frame)
+                stream.queue.put(message if stream.websocket else frame)
 
     def heartbeat(self) -> None:
         """Send a ``:thump`` comment on every open stream now."""
@@ -1458,9 +1466,83 @@ class FakeMastodon:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def start_websocket(self) -> str:
+        """Serve the WebSocket streaming API on a port of its own, named as ``configuration.urls.streaming``.
+
+        That host speaks WebSocket only (as a streaming server behind a proxy may): a plain GET of the
+        event-stream path there is answered 404 ``{"error": "Unknown channel requested"}``.
+        """
+        from websockets.datastructures import Headers
+        from websockets.http11 import Response
+        from websockets.sync.server import ServerConnection, serve
+
+        fake = self
+        owners: dict[int, str] = {}
+
+        def answer(status: int, body: Mapping[str, Any]) -> Response:
+            data = json.dumps(body).encode()
+            headers = [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(data)))]
+            return Response(status, http.HTTPStatus(status).phrase, Headers(headers), data)
+
+        def process_request(connection: ServerConnection, request: Any) -> Response | None:
+            parts = urlsplit(request.path)
+            auth = request.headers.get("Authorization", "")
+            token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+            with fake.lock:
+                fake.requests.append(("GET", parts.path, parse_qsl(parts.query), None))
+                me = fake.tokens.get(token)
+            if parts.path != "/api/v1/streaming":
+                return answer(404, {"error": "Unknown channel requested"})
+            if me is None:
+                return answer(401, {"error": "Error: Missing access token"})
+            if dict(parse_qsl(parts.query)).get("stream") not in ("user", "user:notification"):
+                return answer(400, {"error": "Unknown stream type"})
+            owners[id(connection)] = me
+            return None
+
+        def handler(connection: ServerConnection) -> None:
+            stream = _Stream(recipient=owners.pop(id(connection)), host="", path="ws", websocket=True)
+            with fake.lock:
+                fake._streams.append(stream)
+                fake.stream_connects += 1
+            try:
+                while True:
+                    try:
+                        item = stream.queue.get(timeout=0.05)
+                    except queue.Empty:
+                        continue
+                    if item is _DROP:  # no close frame: the client sees a broken connection
+                        with contextlib.suppress(OSError):
+                            connection.socket.shutdown(2)
+                        return
+                    if item is _END:
+                        connection.close()
+                        return
+                    connection.send(str(item))
+            except Exception:  # the client went away: nothing to report in a fake
+                return
+            finally:
+                with fake.lock:
+                    if stream in fake._streams:
+                        fake._streams.remove(stream)
+
+        server = serve(handler, "127.0.0.1", 0, process_request=process_request, compression=None)
+        self._ws_server = server
+        self._ws_thread = threading.Thread(target=server.serve_forever, name="fake-mastodon-ws", daemon=True)
+        self._ws_thread.start()
+        port = server.socket.getsockname()[1]
+        self.streaming_url = f"ws://127.0.0.1:{port}"
+        return self.streaming_url
+
     def stop(self) -> None:
         """Stop serving."""
         self.drop_streams()
+        if self._ws_server is not None:
+            self._ws_server.shutdown()
+            self._ws_server = None
+        if self._ws_thread is not None:
+            self._ws_thread.join(timeout=5)
+            self._ws_thread = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -334,3 +334,56 @@ def test_accounts_that_cannot_stream_say_so(core: Parley) -> None:
 
     with pytest.raises(InvalidInput, match="polled"):
         run(core.sync.stream_account(demo_account))
+
+
+# -- the WebSocket API, when the event stream fails --------------------------------------------------------
+
+
+def test_when_the_event_stream_fails_mentions_come_over_the_websocket_api(served: FakeMastodon, core: Parley) -> None:
+    served.start_websocket()  # the streaming host speaks WebSocket only: its event-stream path is a 404
+    before = served.add_mention("maria@social.example", "said before the app was running")
+    live: dict[str, Any] = {}
+    reported: list[Changes] = []
+
+    async def go() -> None:
+        account = await account_of(core, served)
+        task = asyncio.ensure_future(core.sync.stream_account(account, reported.append, backoff=fast_backoff()))
+        try:
+            await until(lambda: any(p.remote_id == before["id"] for p in stored(core)) and bool(served.open_streams))
+            assert all(s.websocket for s in served.open_streams)
+            live.update(served.add_mention("maria@social.example", "said while connected"))
+            await until(lambda: any(p.remote_id == live["id"] for p in stored(core)))
+            served.drop_streams()  # a broken connection: reconnect (straight to WebSocket) with a backfill
+            await until(lambda: served.stream_connects == 2 and bool(served.open_streams))
+            late = served.add_mention("maria@social.example", "said after the reconnect")
+            await until(lambda: any(p.remote_id == late["id"] for p in stored(core)))
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await core.networks.aclose()
+
+    run(go())
+    ids = [p.remote_id for p in stored(core)]
+    assert len(ids) == len(set(ids)) == 3
+    paths = [path for _, path, _, _ in served.requests if "streaming" in path]
+    # One look at the event stream, then only the WebSocket API (authorised by header, not in the URL).
+    assert paths.count(STREAM) == 1 and paths.count("/api/v1/streaming") == 2
+    ws_queries = [dict(q) for _, path, q, _ in served.requests if path == "/api/v1/streaming"]
+    assert ws_queries == [{"stream": "user:notification"}] * 2
+
+
+def test_a_refused_token_on_the_websocket_api_means_sign_in_again(served: FakeMastodon, core: Parley) -> None:
+    served.start_websocket()
+
+    async def go() -> None:
+        account = await account_of(core, served)
+        served.tokens.clear()
+        try:
+            with pytest.raises(AuthExpired):
+                await core.sync.stream_account(account, backoff=fast_backoff())
+        finally:
+            await core.networks.aclose()
+
+    run(go())
+    assert core.accounts()[0].needs_sign_in
