@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from services.errors import Offline, Rejected, UnknownOutcome
 from services.networks import demo
-from services.networks.base import FetchResult, Network, RemotePost, ReplyTarget
+from services.networks.base import FetchResult, History, Network, RemotePost, ReplyTarget
 from services.networks.demo import DemoNetwork, DemoWorld
 from tests.conftest import Clock
 from tests.helpers.factories import community, dataset
@@ -117,6 +117,25 @@ def test_history_is_there_at_start_and_future_posts_arrive_as_the_clock_advances
     assert fetch_all(x, x_cursor)[0] == []  # p0008 comes at minute 4
     clock.advance(minutes=2)
     assert [p.remote_id for p in fetch_all(x, x_cursor)[0]] == ["p0008"]
+
+
+def test_the_first_sync_reads_only_the_chosen_history(tmp_path: Path) -> None:
+    # Minutes from the demo's start: two days back, five hours back, then four in the last hour.
+    data = dataset(community([-2880, -300, -50, -40, -30, -20]), tmp_path)
+    clock = Clock(datetime(2025, 3, 14, 12, 0, tzinfo=UTC))
+    world = DemoWorld(tmp_path / "w.sqlite", data, clock=clock, speed=1.0, latency=0)
+    net = DemoNetwork(world, "masto")
+
+    def first(history: History) -> tuple[list[str], str | None]:
+        page = run(net.fetch_mentions(None, history))
+        return [p.remote_id for p in page.posts], page.cursor
+
+    assert first(History(clock.now - timedelta(days=1)))[0] == ["s0001", "s0002", "s0003", "s0004", "s0005"]
+    assert first(History(clock.now - timedelta(days=1), limit=2))[0] == ["s0004", "s0005"]
+    none, cursor = first(History(clock.now, limit=0))
+    assert none == [] and cursor is not None
+    # The cursor stands at the newest post: only what comes later arrives.
+    assert fetch_all(net, cursor)[0] == []
 
 
 def test_speed_compresses_the_future(tmp_path: Path, clock: Clock) -> None:
