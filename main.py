@@ -57,8 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     o_sub = o.add_subparsers(dest="outbox_command", required=True)
     ol = o_sub.add_parser("list")
     ol.add_argument("--json", action="store_true")
-    od = o_sub.add_parser("drain")
-    od.add_argument("--timeout", type=float, help="give up after S seconds (exit 1 if anything is left)")
+    od = o_sub.add_parser(
+        "drain",
+        help="send what is queued",
+        description="Send until nothing is left to send. Exit 0 only then; 1 when the timeout passes with "
+        "replies still to send; 3 when the rest failed or waits for review (see `outbox list`).",
+    )
+    od.add_argument("--timeout", type=float, help="give up after S seconds (exit 1 if replies are still to send)")
     o_sub.add_parser("attempts", help="every send attempt, as JSON lines")
     for action in ("retry", "cancel", "edit", "send-anyway"):
         a = o_sub.add_parser(action)

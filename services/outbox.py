@@ -506,6 +506,7 @@ class Outbox:
         error: str | None = None,
         sent: SentReply | None = None,
         delay: timedelta | None = None,
+        until: datetime | None = None,
         review: str | None = None,
         count_attempt: bool = False,
     ) -> None:
@@ -526,7 +527,8 @@ class Outbox:
                 item.remote_id, item.remote_url, item.sent_at = sent.remote_id, sent.url, now
             if review is not None:
                 item.review_reason = review
-            item.next_attempt_at = now + delay if delay else now
+            # ``until``: exactly a pause's end, which resume() looks for to bring the reply forward.
+            item.next_attempt_at = until or (now + delay if delay else now)
             s.add(item)
             summary = f"reply to post {item.post_id} ({len(item.text)} chars, key {item.client_key[:8]})"
             s.add(
@@ -749,7 +751,9 @@ class Outbox:
                 never_arrived = isinstance(exc, (Offline, AuthExpired, RateLimited))
                 state = QUEUED if phase == "review" or (phase == "send" and never_arrived) else UNKNOWN
                 pause = self._pause(account, exc)
-                await self._record_error(item.id, state, exc, pause.until - self.clock())
+                await self.db.run(
+                    self._record, item.id, state, outcome=exc.kind, detail=str(exc), error=str(exc), until=pause.until
+                )
                 return
             await self._mark_sent(account_id, item.id, reply, "sent")
             sent.append(item.id)

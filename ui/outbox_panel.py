@@ -23,7 +23,7 @@ from ui.dialogs import EditReplyDialog
 from ui.icons import icon
 from views.formatting import plural
 from views.main_vm import MainViewModel
-from views.outbox_model import CANCELLABLE, EDITABLE, RETRYABLE, SEND_ANYWAY, OutboxColumn
+from views.outbox_model import CANCELLABLE, EDITABLE, PAUSE_WORDS, RETRYABLE, SEND_ANYWAY, OutboxColumn
 
 
 class OutboxTable(QTableView):
@@ -123,7 +123,13 @@ class OutboxPanel(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         lay.addWidget(self.table, 1)
 
-        for sig in (vm.outbox.rowsInserted, vm.outbox.rowsRemoved, vm.outbox.dataChanged, vm.outbox.modelReset):
+        for sig in (
+            vm.outbox.rowsInserted,
+            vm.outbox.rowsRemoved,
+            vm.outbox.dataChanged,
+            vm.outbox.modelReset,
+            vm.outbox.paused_changed,
+        ):
             sig.connect(self._refresh)
         self._refresh()
 
@@ -153,6 +159,8 @@ class OutboxPanel(QWidget):
         attention = sum(1 for i in items if i.state in ("failed", "needs_review"))
         sent = sum(1 for i in items if i.state == "sent")
         parts = [f"· {plural(waiting, 'reply', 'replies')} waiting"]
+        for pause in self.vm.outbox.paused():  # an outage holds every reply of the account
+            parts.append(f"{pause.handle} paused ({PAUSE_WORDS.get(pause.kind, pause.kind)})")
         if attention:
             parts.append(f"{attention} need{'s' if attention == 1 else ''} your attention")
         parts.append(f"{sent} sent")

@@ -443,6 +443,7 @@ class MainViewModel(QObject):
         async with self._drain_lock:
             report = await self.core.drain_outbox()
         self._paused = report.paused  # most pressing first: its kind picks the banner
+        self.outbox.set_paused(report.paused)
         return report
 
     async def _drain_and_publish(self) -> None:

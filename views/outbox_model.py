@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 
-from services.outbox import OutboxRow
+from services.outbox import PENDING, AccountPause, OutboxRow
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -33,6 +33,14 @@ STATE_HELP: dict[str, str] = {
     "failed": "The network refused this reply; edit it or retry.",
     "needs_review": "Held back because the conversation changed; review it, then send anyway or cancel.",
     "cancelled": "Cancelled; it will not be sent.",
+}
+
+#: Why an account's replies wait, by the kind of stop that paused its sending.
+PAUSE_WORDS: dict[str, str] = {
+    "offline": "the network cannot be reached",
+    "signed_out": "the account must sign in again",
+    "rate_limited": "the network asked Parley to slow down",
+    "unknown": "the network is failing",
 }
 
 #: Which actions each state allows (mirrors services.outbox).
@@ -82,6 +90,12 @@ def problem_text(row: OutboxRow) -> str:
     return row.last_error or ""
 
 
+def waiting_text(pause: AccountPause, now: datetime | None = None) -> str:
+    """Why a reply waits for its account, e.g. "Waiting: the network cannot be reached; next try 14:05"."""
+    why = PAUSE_WORDS.get(pause.kind, "the network refused to send")
+    return f"Waiting: {why}; next try {short_time(pause.until, now)}."
+
+
 def short_time(at: datetime, now: datetime | None = None) -> str:
     """A compact time: "14:05" today, else "3 Mar 14:05"."""
     now = now or datetime.now(UTC)
@@ -94,10 +108,37 @@ def short_time(at: datetime, now: datetime | None = None) -> str:
 class OutboxModel(QAbstractTableModel):
     """Outbox items, newest first, updated in place so the selection survives a refresh."""
 
+    paused_changed = Signal()
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[OutboxRow] = []
         self._labels: dict[int, str] = {}
+        self._paused: dict[int, AccountPause] = {}  # by account id
+
+    def set_paused(self, pauses: Sequence[AccountPause]) -> None:
+        """The accounts whose sending waits out an outage (the last drain's word): their replies say so."""
+        new = {p.account_id: p for p in pauses}
+        if new == self._paused:
+            return
+        touched = set(new) | set(self._paused)
+        self._paused = new
+        for i, r in enumerate(self._rows):
+            if r.account_id in touched and r.state in PENDING:
+                self.dataChanged.emit(self.index(i, OutboxColumn.Error), self.index(i, OutboxColumn.Error))
+        self.paused_changed.emit()
+
+    def paused(self) -> list[AccountPause]:
+        """The accounts whose sending is paused now, most pressing first."""
+        return list(self._paused.values())
+
+    def reason(self, r: OutboxRow) -> str:
+        """The Reason column: the reply's own problem, else why its account waits."""
+        own = problem_text(r)
+        pause = self._paused.get(r.account_id)
+        if own or pause is None or r.state not in PENDING:
+            return own
+        return waiting_text(pause)
 
     def set_rows(self, rows: Sequence[OutboxRow], post_labels: Mapping[int, str] | None = None) -> None:
         """Show these rows (newest first): removes, inserts and updates, never a reset."""
@@ -192,7 +233,7 @@ class OutboxModel(QAbstractTableModel):
             case OutboxColumn.Attempts:
                 return str(r.attempts)
             case OutboxColumn.Error:
-                return problem_text(r)
+                return self.reason(r)
             case OutboxColumn.Updated:
                 return short_time(r.updated_at)
 
@@ -203,7 +244,7 @@ class OutboxModel(QAbstractTableModel):
             case OutboxColumn.Text:
                 return r.text
             case OutboxColumn.Error:
-                return problem_text(r) or None
+                return self.reason(r) or None
             case OutboxColumn.Updated:
                 return r.updated_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         return None

@@ -179,9 +179,17 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synced_template(tmp_path_factory.mktemp("synced"), START)
 
 
+class TickingClock(Clock):
+    """A clock that moves on a little each time it is read, as a real one does."""
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(START)
+    return TickingClock(START)
 
 
 @pytest.fixture

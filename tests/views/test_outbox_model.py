@@ -97,3 +97,23 @@ def test_set_rows_updates_in_place(qapp: Any) -> None:
     assert [r.id for r in model.items()] == [3, 1]
     assert model.row_of(1) == 1 and model.item_at(5) is None
     assert not resets
+
+
+def test_replies_of_a_paused_account_say_why_they_wait(qapp: Any) -> None:
+    from services.outbox import AccountPause
+    from views.outbox_model import waiting_text
+
+    model = OutboxModel()
+    probe = row(3, last_error="Connection refused by 10.0.0.7.")
+    other_account = row(4, account_id=2)
+    model.set_rows([other_account, probe, row(2), row(1, "sent")])
+    changed: list[int] = []
+    model.dataChanged.connect(lambda a, _b, _r=None: changed.append(a.row()))
+    pause = AccountPause(1, "@acme@demo.social", "offline", "Connection refused.", NOW, 1)
+    model.set_paused([pause])
+    reasons = [model.index(i, OutboxColumn.Error).data() for i in range(4)]
+    assert reasons == ["", "Connection refused by 10.0.0.7.", waiting_text(pause), ""]
+    assert reasons[2].startswith("Waiting: the network cannot be reached; next try ")
+    assert sorted(changed) == [1, 2] and model.paused() == [pause]
+    model.set_paused([])
+    assert model.index(2, OutboxColumn.Error).data() == "" and model.paused() == []
