@@ -14,12 +14,15 @@ from sqlmodel import select
 
 from services.networks.base import RemoteAuthor, RemotePost
 from services.store import posts as store
+from services.store.contacts import AuthorHistory
 from services.store.db import Database
 from services.store.models import KIND_OWN_REPLY, Account
-from services.triage import Adjuster, Score, Triage, TriageInput
+from services.triage import Adjuster, Triage, TriageInput
 
 #: Lines per batch: large enough to amortise the round trips, small enough to keep memory flat.
 BATCH = 2000
+#: Posts per task sent to a worker process.
+CHUNK = 500
 #: Below this many lines, starting worker processes costs more than it saves.
 PARALLEL_FROM = 5000
 
@@ -32,13 +35,14 @@ def _start_worker(threshold: float, corrections: Adjuster | None) -> None:
     _worker_triage = Triage(threshold, corrections)
 
 
-def _score_in_worker(inputs: tuple[TriageInput, ...], threshold: float) -> list[Score]:
+def _score_in_worker(inputs: tuple[TriageInput, ...], threshold: float) -> list[store.StoredScore]:
     """Score one chunk in a worker process (the scorer is built once per process)."""
     global _worker_triage
     if _worker_triage is None:
         _worker_triage = Triage(threshold)
     _worker_triage.threshold = threshold
-    return _worker_triage.score_many(inputs)
+    # In stored form: the reasons' JSON is written here, on a worker's core, and plain tuples travel back fast.
+    return [store.stored_score(score) for score in _worker_triage.score_many(inputs)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,7 @@ class Importer:
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._accounts: dict[tuple[str, str], Account] = {}
         self._dupes = 0  # posts dropped as already stored while preparing
+        self._run = store.ImportRun(AuthorHistory())
 
     def account(self, network: str, handle: str) -> Account:
         """The account posts are filed under (created, disabled, for archives of unknown accounts)."""
@@ -106,6 +111,9 @@ class Importer:
         """Import every line; unreadable lines are reported, never fatal."""
         errors: list[str] = []
         self._dupes = 0
+        with self.db.session() as s:
+            # Stored posts up to here are read for repeat contacts; this run's own are kept in memory.
+            self._run = store.ImportRun(AuthorHistory(until_id=store.max_id(s)))
         batches = self._batches(lines, errors)
         if self.workers > 1 and (expected is None or expected >= PARALLEL_FROM):
             new, skipped = self._run_parallel(batches)
@@ -113,13 +121,13 @@ class Importer:
             new = skipped = 0
             for prepared_batch in self._prepared(batches, carry=tuple):
                 for prep in prepared_batch:
-                    n = self._store(prep, self.triage.score_many(prep.inputs))
+                    n = self._store(prep, [store.stored_score(x) for x in self.triage.score_many(prep.inputs)])
                     new, skipped = new + n, skipped + len(prep.posts) - n
         return ImportResult(new, skipped + self._dupes, tuple(errors))
 
-    def _store(self, prep: store.Prepared, scores: list[Score]) -> int:
+    def _store(self, prep: store.Prepared, scores: list[store.StoredScore]) -> int:
         with self.db.session() as s:
-            return len(store.store_scored(s, prep, scores, self.clock()))
+            return len(store.store_prepared(s, prep, scores, self.clock()))
 
     def _batches(self, lines: Iterable[str], errors: list[str]) -> Iterator[list[tuple[str, str, RemotePost]]]:
         batch: list[tuple[str, str, RemotePost]] = []
@@ -151,7 +159,7 @@ class Importer:
             for (network, handle), posts in groups.items():
                 account = self.account(network, handle)
                 with self.db.session() as s:
-                    prep = store.prepare(s, account, posts, self.clock(), tuple(carry()))
+                    prep = store.prepare(s, account, posts, self.clock(), tuple(carry()), self._run)
                 if prep is None:
                     self._dupes += len(posts)
                 else:
@@ -162,7 +170,7 @@ class Importer:
     def _run_parallel(self, batches: Iterator[list[tuple[str, str, RemotePost]]]) -> tuple[int, int]:
         """Score batch N in worker processes while batch N-1 is stored and batch N+1 prepared."""
         new = skipped = 0
-        inflight: list[tuple[store.Prepared, list[Future[list[Score]]]]] = []
+        inflight: list[tuple[store.Prepared, list[Future[list[store.StoredScore]]]]] = []
         # spawn, not fork: the database worker thread may hold locks a forked child would inherit.
         ctx = multiprocessing.get_context("spawn")
         # The corrections travel once per worker (they pickle as the corrections themselves), not with each chunk.
@@ -180,7 +188,8 @@ class Importer:
 
             for prepared_batch in self._prepared(batches, carry=lambda: (p for p, _ in inflight)):
                 for prep in prepared_batch:
-                    step = max(1, -(-len(prep.inputs) // self.workers))
+                    # Chunks of at most CHUNK keep both workers busy to the end of a batch.
+                    step = max(1, min(CHUNK, -(-len(prep.inputs) // self.workers)))
                     chunks = [prep.inputs[i : i + step] for i in range(0, len(prep.inputs), step)]
                     futures = [pool.submit(_score_in_worker, c, self.triage.threshold) for c in chunks]
                     inflight.append((prep, futures))

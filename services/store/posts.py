@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from services.networks.base import RemoteAuthor, RemotePost
+from services.store.contacts import AuthorHistory
 from services.store.models import KIND_OWN_REPLY, Account, Author, OutboxItem, Post
 from services.store.search import fts5_query, index_posts, match_clause
 from services.triage import Reason, Score, Triage, TriageInput
@@ -139,11 +140,27 @@ def _insert(session: Session, table: Any) -> Any:
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
-def upsert_authors(session: Session, network: str, authors: Iterable[RemoteAuthor]) -> dict[str, int]:
-    """Author ids by remote id, inserting new authors and refreshing what changed."""
+def upsert_authors(
+    session: Session,
+    network: str,
+    authors: Iterable[RemoteAuthor],
+    known: dict[tuple[str, str], tuple[RemoteAuthor, int]] | None = None,
+) -> dict[str, int]:
+    """Author ids by remote id, inserting new authors and refreshing what changed.
+
+    ``known`` remembers what was written, for a bulk import: an author written as they are now is
+    not written again (most batches of a large archive meet the same frequent authors).
+    """
     latest = {a.remote_id: a for a in authors}
+    ids: dict[str, int] = {}
+    if known is not None:
+        for rid, a in list(latest.items()):
+            seen = known.get((network, rid))
+            if seen is not None and seen[0] == a:
+                ids[rid] = seen[1]
+                del latest[rid]
     if not latest:
-        return {}
+        return ids
     rows = [
         {
             "network": network,
@@ -167,7 +184,6 @@ def upsert_authors(session: Session, network: str, authors: Iterable[RemoteAutho
     )
     for start in range(0, len(rows), 500):
         session.execute(stmt, rows[start : start + 500])
-    ids: dict[str, int] = {}
     keys = list(latest)
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
@@ -175,7 +191,11 @@ def upsert_authors(session: Session, network: str, authors: Iterable[RemoteAutho
             col(Author.network) == network,
             col(Author.remote_id).in_(chunk),
         )
-        ids.update({rid: aid for rid, aid in session.execute(q) if aid is not None})
+        for rid, aid in session.execute(q):
+            if aid is not None:
+                ids[rid] = aid
+                if known is not None:
+                    known[(network, rid)] = (latest[rid], aid)
     return ids
 
 
@@ -190,18 +210,28 @@ class Prepared:
     answered: tuple[bool, ...]
 
 
+@dataclass
+class ImportRun:
+    """What a bulk import keeps from batch to batch: its authors' post times and the authors it wrote."""
+
+    history: AuthorHistory
+    authors: dict[tuple[str, str], tuple[RemoteAuthor, int]] = field(default_factory=dict)
+
+
 def prepare(
     session: Session,
     account: Account,
     posts: Sequence[RemotePost],
     now: datetime,
     carry: Sequence[Prepared] = (),
+    run: ImportRun | None = None,
 ) -> Prepared | None:
     """Drop posts already stored, upsert their authors and build their triage inputs.
 
     ``carry`` holds batches prepared earlier but not stored yet (a bulk import scores one batch in
     worker processes while it prepares the next): they count for repeat contacts and thread sizes,
-    but, not being scored yet, not as "earlier urgent post" of their thread.
+    but, not being scored yet, not as "earlier urgent post" of their thread. ``run`` is what a bulk
+    import keeps from batch to batch (it then counts the carried batches' authors already).
     """
     assert account.id is not None
     if not posts:
@@ -225,8 +255,8 @@ def prepare(
     if not fresh:
         return None
     new = list(fresh.values())
-    author_ids = upsert_authors(session, account.network, (p.author for p in new))
-    context = _TriageContext.load(session, account, new, author_ids)
+    author_ids = upsert_authors(session, account.network, (p.author for p in new), run.authors if run else None)
+    context = _TriageContext.load(session, account, new, author_ids, run.history if run else None)
     for c in carry:
         context.include(c)
     inputs = tuple(context.input_for(p, author_ids[p.author.remote_id], now, account) for p in new)
@@ -234,12 +264,29 @@ def prepare(
     return Prepared(account, tuple(new), author_ids, inputs, answered)
 
 
+#: A score as stored: sentiment, negative, urgency, urgent and the reasons as JSON. Import workers
+#: send these back rather than ``Score`` objects: a plain tuple pickles several times faster.
+StoredScore = tuple[float, bool, float, bool, str]
+
+
+def stored_score(score: Score) -> StoredScore:
+    """A score in the form it is stored in."""
+    return (score.sentiment, score.negative, score.urgency, score.urgent, reasons_to_json(score.reasons))
+
+
 def store_scored(session: Session, prepared: Prepared, scores: Sequence[Score], now: datetime) -> list[int]:
     """Insert prepared posts with their scores (a concurrent insert of the same post is skipped)."""
+    return store_prepared(session, prepared, [stored_score(score) for score in scores], now)
+
+
+def store_prepared(session: Session, prepared: Prepared, scores: Sequence[StoredScore], now: datetime) -> list[int]:
+    """Insert prepared posts with their scores in stored form; returns the new ids."""
     account = prepared.account
     assert account.id is not None
     rows = []
-    for p, score, answered in zip(prepared.posts, scores, prepared.answered, strict=True):
+    for p, (sentiment, negative, urgency, urgent, reasons), answered in zip(
+        prepared.posts, scores, prepared.answered, strict=True
+    ):
         rows.append(
             {
                 "account_id": account.id,
@@ -254,23 +301,25 @@ def store_scored(session: Session, prepared: Prepared, scores: Sequence[Score], 
                 "created_at": p.created_at,
                 "fetched_at": now,
                 "kind": p.kind,
-                "sentiment": score.sentiment,
-                "negative": score.negative,
-                "urgency": score.urgency,
-                "urgent": score.urgent,
-                "reasons": reasons_to_json(score.reasons),
+                "sentiment": sentiment,
+                "negative": negative,
+                "urgency": urgency,
+                "urgent": urgent,
+                "reasons": reasons,
                 "scored_at": now,
                 "status": "done" if p.kind == KIND_OWN_REPLY else "new",
                 "answered": answered,
-                "raw": json.dumps(dict(p.raw), default=str)[:200_000],
+                "raw": json.dumps(dict(p.raw), default=str)[:200_000] if p.raw else "{}",
                 "snoozed_until": None,
                 "assignee": None,
             }
         )
-    stmt = _insert(session, Post).on_conflict_do_nothing(index_elements=["account_id", "remote_id"])
+    # A Core insert of the table, not the ORM's bulk insert: the same SQL without the ORM's per-row work.
+    post_table = Post.metadata.tables["post"]
+    stmt = _insert(session, post_table).on_conflict_do_nothing(index_elements=["account_id", "remote_id"])
     new_ids: list[int] = []
     for start in range(0, len(rows), 500):
-        result = session.execute(stmt.returning(col(Post.id)), rows[start : start + 500])
+        result = session.connection().execute(stmt.returning(post_table.c.id), rows[start : start + 500])
         new_ids.extend(int(r) for r in result.scalars())
     index_posts(session, new_ids)
     own = [p for p in prepared.posts if p.kind == KIND_OWN_REPLY]
@@ -293,13 +342,24 @@ def ingest(
     return store_scored(session, prepared, triage.score_many(prepared.inputs), now)
 
 
+def same_account(account_id: int | None) -> ColumnElement[bool]:
+    """``post.account_id = X`` written so that SQLite looks posts up by the other condition's index.
+
+    Without statistics, SQLite prefers the account's index for ``account_id = X AND conversation_key
+    = Y`` and then walks every post of the account: seconds at a million posts, for one conversation.
+    ``account_id + 0`` is not an indexed column any more, so the conversation's index is used; the
+    result is the same on every database.
+    """
+    return (col(Post.account_id) + 0) == account_id
+
+
 def mark_answered(session: Session, account_id: int, replies: Iterable[RemotePost]) -> None:
     """A brand reply answers every earlier post of its conversation."""
     for r in replies:
         session.execute(
             update(Post)
             .where(
-                col(Post.account_id) == account_id,
+                same_account(account_id),
                 col(Post.conversation_key) == r.conversation_key,
                 col(Post.created_at) <= r.created_at,
                 col(Post.kind) != KIND_OWN_REPLY,
@@ -312,7 +372,9 @@ def mark_answered(session: Session, account_id: int, replies: Iterable[RemotePos
 class _TriageContext:
     """What triage needs beyond the text: repeat contacts, thread size, earlier urgency, answers."""
 
-    author_times: dict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+    history: AuthorHistory = field(default_factory=AuthorHistory)
+    #: The history is a bulk import's, which holds every post of the run already.
+    shared_history: bool = False
     thread_sizes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # When each urgent post of a thread was written: only earlier ones escalate a post (not itself).
     thread_urgent: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
@@ -321,24 +383,23 @@ class _TriageContext:
 
     @classmethod
     def load(
-        cls, session: Session, account: Account, new: Sequence[RemotePost], author_ids: dict[str, int]
+        cls,
+        session: Session,
+        account: Account,
+        new: Sequence[RemotePost],
+        author_ids: dict[str, int],
+        history: AuthorHistory | None = None,
     ) -> _TriageContext:
         ctx = cls(account_id=account.id)
+        if history is not None:
+            ctx.history, ctx.shared_history = history, True
         since = min(p.created_at for p in new) - REPEAT_WINDOW
-        authors = sorted({author_ids[p.author.remote_id] for p in new})
-        for start in range(0, len(authors), 500):
-            chunk = authors[start : start + 500]
-            q = select(col(Post.author_id), col(Post.created_at)).where(
-                col(Post.author_id).in_(chunk),
-                col(Post.created_at) >= since,
-            )
-            for aid, at in session.execute(q):
-                ctx.author_times[aid].append(at)
+        ctx.history.load(session, (author_ids[p.author.remote_id] for p in new), since)
         convs = sorted({p.conversation_key for p in new})
         for start in range(0, len(convs), 500):
             conv_chunk = convs[start : start + 500]
             q2 = select(col(Post.conversation_key), col(Post.kind), col(Post.urgent), col(Post.created_at)).where(
-                col(Post.account_id) == account.id,
+                same_account(account.id),
                 col(Post.conversation_key).in_(conv_chunk),
             )
             for conv, kind, urgent, at in session.execute(q2):
@@ -357,7 +418,8 @@ class _TriageContext:
         if batch.account.id != self.account_id:
             return
         for p in batch.posts:
-            self.author_times[batch.author_ids[p.author.remote_id]].append(p.created_at)
+            if not self.shared_history:
+                self.history.add(batch.author_ids[p.author.remote_id], p.created_at)
             self.thread_sizes[p.conversation_key] += 1
             if p.kind == KIND_OWN_REPLY:
                 self.replies_at[p.conversation_key].append(p.created_at)
@@ -371,10 +433,9 @@ class _TriageContext:
         self, post: RemotePost, author_id: int, now: datetime, account: Account, *, stored: bool = False
     ) -> TriageInput:
         """The triage input for ``post``; ``stored`` posts are already counted in the context."""
-        window_start = post.created_at - REPEAT_WINDOW
-        earlier = [t for t in self.author_times[author_id] if window_start <= t < post.created_at]
+        earlier = self.history.count(author_id, post.created_at - REPEAT_WINDOW, post.created_at)
         if not stored:
-            self.author_times[author_id].append(post.created_at)
+            self.history.add(author_id, post.created_at)
             self.thread_sizes[post.conversation_key] += 1
         own = post.kind == KIND_OWN_REPLY
         item = TriageInput(
@@ -383,7 +444,7 @@ class _TriageContext:
             created_at=post.created_at,
             now=now,
             author_followers=post.author.followers,
-            repeat_contacts=0 if own else len(earlier),
+            repeat_contacts=0 if own else earlier,
             thread_length=self.thread_sizes[post.conversation_key],
             earlier_urgent_in_thread=any(
                 at < post.created_at for at in self.thread_urgent.get(post.conversation_key, ())
@@ -659,7 +720,7 @@ def conversation(session: Session, post_id: int) -> list[PostRow]:
         return []
     stmt = (
         _base()
-        .where(col(Post.account_id) == post.account_id, col(Post.conversation_key) == post.conversation_key)
+        .where(same_account(post.account_id), col(Post.conversation_key) == post.conversation_key)
         .order_by(col(Post.created_at), col(Post.id))
     )
     return _rows(session, stmt)
