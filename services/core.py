@@ -13,14 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
-from services import health as health_mod
 from services import settings as settings_mod
 from services.changes import Changes
 from services.corrections import CorrectionIndex
 from services.errors import InvalidInput, NotFound
-from services.importer import Importer
-from services.mastodon_auth import MastodonSignIn
-from services.networks import bluesky, demo, mastodon
+from services.networks import demo
 from services.networks.base import History, RemoteAuthor, ReplyPreparing, ReplyTarget
 from services.networks.registry import NetworkRegistry
 from services.outbox import PENDING, DrainReport, Outbox, OutboxRow, target_of
@@ -36,8 +33,13 @@ from services.sync import SyncReport, SyncService
 from services.textlength import graphemes
 from services.triage import Triage
 
+# The connectors (and httpx), the import pipeline (multiprocessing) and account health are imported
+# where they are used: none of them is needed to paint the first window.
 if TYPE_CHECKING:
     import httpx
+
+    from services import health as health_mod
+    from services.mastodon_auth import MastodonSignIn
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,26 @@ class AccountRow:
     last_sync_at: datetime | None
     last_error: str | None
     last_error_kind: str | None
-    char_limit: int | None
+    #: The reply limit the account itself states (a demo flavour's, a server's own); None: the network's.
+    own_limit: int | None
     server_url: str = ""  # where the account lives: the server, instance or PDS address
+
+    @property
+    def char_limit(self) -> int | None:
+        """How long a reply may be on this account (None: unknown network)."""
+        if self.own_limit is not None:
+            return self.own_limit
+        # The connector is imported here, when a limit is asked for, not with the list of accounts
+        # (which the first window shows): it brings httpx with it.
+        if self.network == "mastodon":
+            from services.networks import mastodon
+
+            return mastodon.DEFAULT_LIMIT
+        if self.network == "bluesky":
+            from services.networks import bluesky
+
+            return bluesky.TEXT_LIMIT
+        return None
 
     @property
     def needs_sign_in(self) -> bool:
@@ -203,6 +223,8 @@ class Parley:
 
     def mastodon_sign_in(self, instance: str, **options: Any) -> MastodonSignIn:
         """A browser sign-in to a Mastodon instance that adds the account when finished (see ``MastodonSignIn``)."""
+        from services.mastodon_auth import MastodonSignIn
+
         return MastodonSignIn(instance, self.data_dir, core=self, **options)
 
     async def add_mastodon_account(
@@ -217,6 +239,8 @@ class Parley:
             SecretsUnavailable: There is nowhere safe to keep the token.
             Offline, AuthExpired, Rejected: The server cannot be reached or refused the token.
         """
+        from services.networks import mastodon
+
         secret = token if isinstance(token, Secret) else Secret(token.strip())
         if not secret:
             raise InvalidInput("The access token is empty; pipe it in with --token-stdin.")
@@ -251,6 +275,8 @@ class Parley:
             SecretsUnavailable: There is nowhere safe to keep the session.
             Offline, AuthExpired, Rejected, RateLimited: The PDS cannot be reached or refused the sign-in.
         """
+        from services.networks import bluesky
+
         secret = password if isinstance(password, Secret) else Secret(password.strip())
         if not secret:
             raise InvalidInput("The app password is empty; pipe it in with --password-stdin.")
@@ -311,11 +337,8 @@ class Parley:
             if a.network == demo.NETWORK:
                 counter = demo.FLAVOURS.get(str(config.get("flavour")), demo.FLAVOURS["mastodon"])
                 label, limit = f"Demo · {counter[2]}", counter[1]
-            elif a.network == mastodon.NETWORK:
-                configured = config.get("max_characters")
-                limit = configured if isinstance(configured, int) else mastodon.DEFAULT_LIMIT
-            elif a.network == bluesky.NETWORK:
-                limit = bluesky.TEXT_LIMIT
+            elif a.network == "mastodon" and isinstance(config.get("max_characters"), int):  # the server's own
+                limit = config["max_characters"]
             out.append(
                 AccountRow(
                     a.id,
@@ -341,6 +364,8 @@ class Parley:
 
         Blocking (it reads Bluesky sessions from the keyring): call it off the GUI thread.
         """
+        from services import health as health_mod
+
         return health_mod.collect(self.db, self.networks, self.clock())
 
     async def stream_account(self, account_id: int, on_new: Callable[[Changes], Any] | None = None) -> None:
@@ -529,6 +554,8 @@ class Parley:
 
         Large imports triage in worker processes on every core while this one stores.
         """
+        from services.importer import Importer
+
         result = Importer(self.db, self.triage(), self.clock, workers).run(lines, expected=expected)
         return result.new, result.skipped, list(result.errors)
 

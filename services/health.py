@@ -8,17 +8,18 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
 from services.errors import ParleyError
 from services.gaps import gap_words, read_gaps
-from services.networks import bluesky, mastodon
 from services.networks.base import Gap
-from services.networks.registry import NetworkRegistry
 from services.store.db import Database
 from services.store.models import KIND_OWN_REPLY, Account, Post
+
+if TYPE_CHECKING:  # the health panel's words are read with the first window; the connectors load later
+    from services.networks.registry import NetworkRegistry
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,8 @@ def _mention_times(s: Session, account_id: int, now: datetime) -> list[datetime]
 
 def _session(account: Account, registry: NetworkRegistry, now: datetime) -> tuple[datetime | None, str, bool]:
     """When the sign-in expires, in words, and whether it already has (keyring reads: blocking)."""
+    from services.networks import bluesky, mastodon
+
     if account.network == mastodon.NETWORK:
         return None, "Mastodon tokens do not expire; they stop only when revoked.", False
     if account.network != bluesky.NETWORK:

@@ -108,24 +108,36 @@ def _tell(screenshot: Path | None, title: str, text: str) -> None:
         QMessageBox.critical(None, title, text)
 
 
-async def app_main(app: QApplication, core: Any, errors: ErrorHandler, screenshot: Path | None = None) -> int:
-    """Build the view-model and window, run until the window closes, then shut down in order."""
+def show_main_window(app: QApplication, core: Any, errors: ErrorHandler | None, *, exact_size: bool) -> tuple[Any, Any]:
+    """Build the view-model and the main window, load the first page and show it (no sync, no network).
+
+    This is all of a start up to the first frame; returns (view-model, window). Nothing on this path
+    imports TextBlob, Alembic (unless the schema is old), httpx or a connector: tests/ui/test_first_window.py
+    checks it.
+    """
     from ui.main_window import MainWindow
     from views.main_vm import MainViewModel
 
     theme.apply_theme(app, str(core.settings.get("theme", "system")))
     vm = MainViewModel(core)
-    vm.unexpected.connect(errors.task_failed)
     window = MainWindow(vm)
-    errors.parent_widget = lambda: window
-    quit_event = asyncio.Event()
-    window.closed.connect(quit_event.set)
-    app.aboutToQuit.connect(quit_event.set)  # a session logout or app.quit() also ends app_main
+    if errors is not None:
+        vm.unexpected.connect(errors.task_failed)
+        errors.parent_widget = lambda: window
     vm.load()
     watch_network(vm)
     theme.follow_system(app, window.restyle)
-    window.resize(*_window_size(app, screenshot is not None))
+    window.resize(*_window_size(app, exact_size))
     window.show()
+    return vm, window
+
+
+async def app_main(app: QApplication, core: Any, errors: ErrorHandler, screenshot: Path | None = None) -> int:
+    """Build the view-model and window, run until the window closes, then shut down in order."""
+    vm, window = show_main_window(app, core, errors, exact_size=screenshot is not None)
+    quit_event = asyncio.Event()
+    window.closed.connect(quit_event.set)
+    app.aboutToQuit.connect(quit_event.set)  # a session logout or app.quit() also ends app_main
     # Let the first frame paint before the first sync loads triage (TextBlob) and touches the network.
     await asyncio.sleep(0.05)
     vm.start()

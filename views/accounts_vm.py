@@ -8,18 +8,20 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 
 from services.core import AccountRow, Parley
 from services.errors import ParleyError
 from services.health import AccountHealth, words
-from services.mastodon_auth import MastodonSignIn
-from services.networks import bluesky, demo, mastodon
+from services.networks import demo
 from views.formatting import ago, plural
 from views.sidebar_model import NETWORK_NAMES
 from views.tasks import TaskRunner
+
+if TYPE_CHECKING:  # the connectors (and httpx) load when an account needs them, not with the first window
+    from services.mastodon_auth import MastodonSignIn
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ class HealthRow:
     @property
     def can_sign_in(self) -> bool:
         """Whether Parley can sign this account in from a dialog."""
+        from services.networks import bluesky, mastodon
+
         return self.health.network in (mastodon.NETWORK, bluesky.NETWORK)
 
     def lines(self, now: datetime | None = None) -> tuple[HealthLine, ...]:
@@ -124,7 +128,7 @@ def health_lines(h: AccountHealth, now: datetime) -> tuple[HealthLine, ...]:
     if h.network == demo.NETWORK:
         sign_in = HealthLine("sign_in", "Sign-in", "Not needed on the demo network", "ok")
     elif h.needs_sign_in:
-        why = h.session_note if h.network == bluesky.NETWORK and h.session_note else ""
+        why = h.session_note if h.network == "bluesky" and h.session_note else ""
         why = _sentence(why or "The server no longer accepts Parley's access.")
         if "sign in again" not in why.lower():
             why += " Sign in again to resume."

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.errors import ParleyError
-from services.networks import bluesky, demo, mastodon
 from services.networks.base import Network
 from services.secrets import SecretStore, account_key
 from services.store.models import Account
+
+# Each connector (and httpx under it) is imported when the first account of its network needs it,
+# not with the first window.
+if TYPE_CHECKING:
+    from services.networks import demo
 
 
 class NetworkRegistry:
@@ -25,6 +30,8 @@ class NetworkRegistry:
     @property
     def demo_world(self) -> demo.DemoWorld:
         """The demo network's simulated server for this data dir."""
+        from services.networks import demo
+
         if self._demo_world is None:
             self._demo_world = demo.DemoWorld(self.data_dir / "demo-network.sqlite")
         return self._demo_world
@@ -34,6 +41,8 @@ class NetworkRegistry:
         assert account.id is not None
         if account.id in self._cache:
             return self._cache[account.id]
+        from services.networks import bluesky, demo, mastodon
+
         config = json.loads(account.config or "{}")
         if account.network == demo.NETWORK:
             net: Network = demo.DemoNetwork(self.demo_world, str(config.get("key", "masto")))

@@ -6,14 +6,13 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event, make_url
+from sqlalchemy import event, inspect, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine
@@ -26,6 +25,24 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+_REVISION = re.compile(r"^revision\s*(?::[^=\n]*)?=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\s*(?::[^=\n]*)?=(.*)$", re.MULTILINE)
+_QUOTED = re.compile(r"['\"]([^'\"]+)['\"]")
+
+
+@functools.cache
+def head_revisions() -> frozenset[str]:
+    """The newest revisions of the migration scripts, read from the files without loading Alembic."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        if revision := _REVISION.search(source):
+            revisions.add(revision.group(1))
+        if down := _DOWN_REVISION.search(source):
+            parents.update(_QUOTED.findall(down.group(1)))
+    return frozenset(revisions - parents)
 
 
 def sqlite_url(path: Path) -> str:
@@ -70,10 +87,20 @@ class Database:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-db")
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (safe to call on every start)."""
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
+        """Bring the schema to the newest revision (safe to call on every start).
+
+        When the stored revision is already the newest, Alembic is not even imported: that saves
+        ~0.1 s on every start, on the way to the first window.
+        """
         try:
+            heads = head_revisions()
+            if heads and self.stored_revisions() == heads:
+                return
+            from alembic import command
+            from alembic.config import Config
+
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS))
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
@@ -81,6 +108,13 @@ class Database:
             raise StorageError(
                 f"The database {redact(self.url)} cannot be opened or upgraded: {_first_line(exc)}"
             ) from None
+
+    def stored_revisions(self) -> frozenset[str]:
+        """The schema revisions the database says it is at (none for a new database)."""
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return frozenset()
+            return frozenset(str(v) for v in conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
