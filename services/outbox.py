@@ -61,6 +61,9 @@ MAX_BACKOFF = 300.0
 #: The longest an account's sending pauses in an outage before one reply probes again: the CLI has
 #: no other sign that the network is back. In the GUI a sync that works, or Retry, lifts it sooner.
 MAX_PAUSE = 60.0
+#: The first pause after a failure. One reset or 5xx is common and usually over at once, so the queue
+#: stalls only briefly; each failure in a row doubles it, reaching MAX_PAUSE after about nine.
+FIRST_PAUSE = 0.25
 #: Pause kinds in the order a person should hear about them (the GUI's banner, the CLI's reason).
 PAUSE_ORDER = ("offline", "signed_out", "rate_limited", "unknown")
 #: The longest single pause for pacing; the drain loop comes back for the rest.
@@ -198,9 +201,11 @@ def pacing_delay(state: RateLimitState | None, now: datetime) -> float:
     return window / state.remaining
 
 
-def backoff(attempts: int, rng: random.Random | None = None, *, cap: float = MAX_BACKOFF) -> timedelta:
-    """Exponential backoff with jitter (between half and all of ``2 ** attempts`` seconds), capped."""
-    base = min(cap, 2.0 ** max(0, attempts))
+def backoff(
+    attempts: int, rng: random.Random | None = None, *, cap: float = MAX_BACKOFF, unit: float = 1.0
+) -> timedelta:
+    """Exponential backoff with jitter (between half and all of ``unit * 2 ** attempts`` seconds), capped."""
+    base = min(cap, unit * 2.0 ** max(0, attempts))
     return timedelta(seconds=(rng or random).uniform(base / 2, base))
 
 
@@ -645,7 +650,7 @@ class Outbox:
             if isinstance(exc, RateLimited) and exc.reset_at is not None:
                 wait = max(exc.reset_at - now, timedelta(seconds=1))  # the network said when
             else:
-                wait = backoff(failures - 1, cap=MAX_PAUSE)
+                wait = backoff(failures - 1, cap=MAX_PAUSE, unit=FIRST_PAUSE)
             pause = AccountPause(account.id, account.handle, exc.kind, str(exc), now + wait, failures)
             self._pauses[account.id] = pause
         log.info("sending for %s paused for %.0f s: %s", account.handle, wait.total_seconds(), exc.kind)

@@ -402,7 +402,7 @@ def test_replies_in_one_conversation_go_out_in_order(
     report = drain(outbox)
     assert item(outbox, first.id).state == "unknown"
     assert report.sent == () and item(outbox, elsewhere.id).state == "queued", "a timeout pauses the account"
-    clock.advance(seconds=2)  # past that first short pause, long before the timed-out send may be judged absent
+    clock.advance(seconds=2)  # past the first short pause, long before the timed-out send may be judged absent
     report = drain(outbox)
     assert item(outbox, first.id).state == "unknown"  # looked for, not there yet: it waits for the settle time
     assert item(outbox, second.id).state == "queued", "must wait for the earlier reply of its conversation"

@@ -21,7 +21,7 @@ from sqlmodel import select
 from services.commands import DRAIN_NEEDS_YOU, outbox_drain, what_is_left
 from services.core import Parley
 from services.networks.demo import DemoWorld
-from services.outbox import MAX_PAUSE, DrainReport, Outbox
+from services.outbox import FIRST_PAUSE, MAX_PAUSE, DrainReport, Outbox
 from services.store.models import Post
 from tests.conftest import Clock
 from tests.fakes.faultproxy import FaultRates
@@ -239,6 +239,18 @@ def test_the_report_carries_the_kind_not_just_words(
     report = run(ob.drain_once())
     assert report.error_kind == kind and report.offline == (kind == "offline")
     assert report.error is not None and "@acme@demo.social" in report.error
+
+
+def test_each_failure_in_a_row_doubles_the_pause_up_to_a_minute(core: Parley, world: DemoWorld, clock: Clock) -> None:
+    core.outbox.queue(pid(core, "p0006"), "Sorry Lena, an engineer is on the way.")
+    world.set_offline(True)
+    for failures in range(1, 13):
+        (pause,) = run(core.outbox.drain_once()).paused
+        base = min(MAX_PAUSE, FIRST_PAUSE * 2 ** (failures - 1))
+        assert pause.failures == failures
+        assert base / 2 - 0.05 <= (pause.until - clock.now).total_seconds() <= base  # the clock ticks a little
+        clock.now = pause.until
+    assert len(core.outbox.attempts()) == 12  # one probe per pause, in about eight minutes of outage
 
 
 def test_a_sync_that_works_resumes_sending_at_once(core: Parley, world: DemoWorld, clock: Clock) -> None:
