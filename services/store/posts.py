@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,12 +49,18 @@ class PostRow:
     negative: bool
     urgency: float
     urgent: bool
-    reasons: tuple[Reason, ...]
+    #: The triage reasons as stored (JSON): ``reasons`` decodes them when something shows them.
+    reasons_json: str
     status: str
     assignee: str | None
     answered: bool
     snoozed_until: datetime | None = None
     outbox_state: str | None = None
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        """Why triage scored the post as it did, the weightiest first."""
+        return _decoded_reasons(self.reasons_json)
 
     @property
     def is_own(self) -> bool:
@@ -129,6 +136,12 @@ def reasons_from_json(raw: str) -> tuple[Reason, ...]:
         return tuple(Reason(str(i["code"]), str(i["label"]), float(i.get("weight", 0))) for i in items)
     except (ValueError, KeyError, TypeError):
         return ()
+
+
+# Rows keep their reasons as JSON and decode them when a card or a command shows them: decoding every
+# row of a page was half the cost of a search page. Painting asks for the same rows' reasons again
+# and again, and many posts share the same reasons, hence the cache (its values are immutable).
+_decoded_reasons = functools.lru_cache(maxsize=4096)(reasons_from_json)
 
 
 # -- ingest ---------------------------------------------------------------------------------------
@@ -542,6 +555,7 @@ def _as_remote(post: Post, author: Author) -> RemotePost:
 
 # -- reading --------------------------------------------------------------------------------------
 
+#: PostRow's fields in order, so that a row of them is a PostRow's arguments as it comes.
 _COLUMNS: tuple[Any, ...] = (
     col(Post.id),
     col(Post.account_id),
@@ -568,11 +582,14 @@ _COLUMNS: tuple[Any, ...] = (
     col(Post.assignee),
     col(Post.answered),
     col(Post.snoozed_until),
+    # The state of the post's newest reply in the outbox, in the same query.
+    select(col(OutboxItem.state))
+    .where(col(OutboxItem.post_id) == col(Post.id))
+    .order_by(col(OutboxItem.id).desc())
+    .limit(1)
+    .correlate(Post)
+    .scalar_subquery(),
 )
-
-
-#: PostRow's fields in the order of _COLUMNS (everything but outbox_state).
-_ROW_FIELDS = tuple(f.name for f in fields(PostRow))[: len(_COLUMNS)]
 
 
 def _base() -> Any:
@@ -584,25 +601,7 @@ def _base() -> Any:
 
 
 def _rows(session: Session, stmt: Any) -> list[PostRow]:
-    raw = session.execute(stmt).all()
-    states = _outbox_states(session, [r[0] for r in raw])
-    out = []
-    for r in raw:
-        values = dict(zip(_ROW_FIELDS, r, strict=True))
-        values["reasons"] = reasons_from_json(values["reasons"])
-        out.append(PostRow(**values, outbox_state=states.get(values["id"])))
-    return out
-
-
-def _outbox_states(session: Session, ids: Sequence[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    q = (
-        select(col(OutboxItem.post_id), col(OutboxItem.state))
-        .where(col(OutboxItem.post_id).in_(ids))
-        .order_by(col(OutboxItem.id))
-    )
-    return {pid: state for pid, state in session.execute(q)}  # the newest item wins
+    return [PostRow(*r) for r in session.execute(stmt)]
 
 
 # The views' conditions are written as literal SQL, identical to the WHERE of the partial indexes in
