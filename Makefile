@@ -39,8 +39,16 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# `make bench` measures ingest, triage and search on 100,000 synthetic posts; `make bench SCALE=1000000`
+# runs the scale suite (import, queries, first frame, memory) on that many, in $(BENCH_DIR) (bench/README.md).
+SCALE ?=
+BENCH_DIR ?= /tmp/parley-bench
 bench: $(STAMP)
-	$(PY) -m bench.run
+	@if [ -n "$(SCALE)" ]; then \
+	  $(PY) -m bench.scale all --posts $(SCALE) --dir $(BENCH_DIR)/$(SCALE); \
+	else \
+	  $(PY) -m bench.run; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -2,15 +2,17 @@
 
     QT_QPA_PLATFORM=offscreen python bench/gui_parley_start.py DATA_DIR OUT.png
 
-Does what ui/app.py's run_gui/app_main do up to the first frame (QApplication, theme, the core on the
-database, qasync loop, view-model, MainWindow, vm.load(), show), then grabs the window as a PNG once the
-timeline has rows, and exits. `main.py --screenshot` also waits for the first sync pass to finish,
-which is not part of "the timeline is on screen". Prints a breakdown (ms since process start) on stdout.
+Runs what ``main.py`` runs up to the first frame: ``open_core`` (the database, migrations if due),
+the QApplication and theme, the qasync loop, then ``ui.app.show_main_window`` (view-model, window,
+``vm.load()``, show), the same 50 ms ``app_main`` waits before it starts syncing, and a grab of the
+window. Prints ``first frame S`` (seconds since ``PARLEY_BENCH_LAUNCH``, the launcher's ``time.time()``)
+when the frame is grabbed, then a breakdown (ms since the interpreter ran this file), then saves the PNG.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 
@@ -23,25 +25,18 @@ def mark(name: str) -> None:
     marks.append((name, (time.perf_counter() - T0) * 1000))
 
 
-async def app_main(app, core, out: str) -> int:  # type: ignore[no-untyped-def]
-    from ui import theme
-    from ui.main_window import MainWindow
-    from views.main_vm import MainViewModel
+async def first_frame(app, core, out: str) -> int:  # type: ignore[no-untyped-def]
+    from ui.app import show_main_window
 
-    mark("imported ui.main_window, views.main_vm")
-    theme.apply_theme(app, str(core.settings.get("theme", "system")))
-    vm = MainViewModel(core)
-    window = MainWindow(vm)
-    mark("window built")
-    vm.load()
-    mark("vm.load() (accounts, first page, counts, outbox)")
-    window.resize(1400, 860)
-    window.show()
+    vm, window = show_main_window(app, core, None, exact_size=True)
+    mark("window built, first page loaded, shown")
     await asyncio.sleep(0.05)
     app.processEvents()
     rows = vm.timeline.rowCount()
-    ok = window.grab().save(out, "PNG")
+    frame = window.grab()
+    print(f"first frame {time.time() - float(os.environ.get('PARLEY_BENCH_LAUNCH', 'nan')):.4f}", flush=True)
     mark(f"first frame grabbed ({rows} rows)")
+    ok = frame.save(out, "PNG")
     window.hide()
     await vm.aclose()
     await core.aclose()
@@ -54,24 +49,21 @@ def run() -> int:
 
     import qasync
 
+    import main as composition
+    from ui import theme
     from ui.app import make_app
 
-    mark("imported PySide6, qasync, ui.app")
+    mark("imported PySide6, qasync, ui.app, main")
     data_dir = Path(sys.argv[1])
     app = make_app()
-    from ui import theme
-
     theme.apply_theme(app, "system")
-    from services.core import Parley
-    from services.store.db import open_database, sqlite_url
-
-    mark("QApplication, imported services.core")
-    core = Parley(open_database(sqlite_url(data_dir / "parley.sqlite")), data_dir)
-    mark("database open")
+    mark("QApplication and theme")
+    core = composition.open_core(composition.build_parser().parse_args(["--data-dir", str(data_dir)]), data_dir)
+    mark("services imported, database open")
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        status = int(loop.run_until_complete(app_main(app, core, sys.argv[2])))
+        status = int(loop.run_until_complete(first_frame(app, core, sys.argv[2])))
     mark("loop closed")
     for name, ms in marks:
         print(f"{ms:8.0f} ms  {name}")

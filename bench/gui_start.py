@@ -3,13 +3,17 @@
     QT_QPA_PLATFORM=offscreen python bench/gui_start.py OUT.png
 
 Started the way ui/app.py starts Parley (QApplication, qasync.QEventLoop, a coroutine run to its end),
-at Parley's screenshot size; paints, grabs a PNG and exits. Time it as a subprocess (bench/scale.py).
+at Parley's screenshot size; paints, grabs the frame, saves it as PNG and exits. Time it as a
+subprocess (bench/scale.py): it prints ``first frame S`` (seconds since ``PARLEY_BENCH_LAUNCH``, the
+launcher's ``time.time()``) when the frame is grabbed, before the PNG is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import time
 
 import qasync
 from PySide6.QtCore import QStringListModel
@@ -23,9 +27,11 @@ async def main(app: QApplication, out: str) -> int:
     window.setCentralWidget(view)
     window.resize(1400, 860)
     window.show()
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # as Parley's app_main does before anything else starts
     app.processEvents()
-    ok = window.grab().save(out, "PNG")
+    frame = window.grab()
+    print(f"first frame {time.time() - float(os.environ.get('PARLEY_BENCH_LAUNCH', 'nan')):.4f}", flush=True)
+    ok = frame.save(out, "PNG")
     window.close()
     return 0 if ok else 1
 

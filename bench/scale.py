@@ -1,11 +1,14 @@
-"""Parley at scale: import, cold start, search, counts and memory beside bare baselines.
+"""Parley at scale: import, cold start, search, counts and memory beside bare baselines in the same run.
 
-    python -m bench.scale gen --posts N --out FILE       # synthetic JSON lines (40-280 chars)
-    python -m bench.scale import --jsonl FILE --dir D    # `main.py import` (subprocess) vs TextBlob loop, raw FTS5
-    python -m bench.scale query --dir D                  # search / urgent count vs raw FTS5 / raw count(*)
-    python -m bench.scale start --dir D [--runs 3]       # start to painted timeline + peak RSS vs bench/gui_start.py
+    python -m bench.scale gen --posts N --out FILE            # synthetic JSON lines (40-280 chars)
+    python -m bench.scale import --jsonl FILE --dir D [--runs 3]  # `main.py import` vs TextBlob loop, raw insert
+    python -m bench.scale query --dir D [--runs 3]             # search / timeline / Urgent count vs raw SQL
+    python -m bench.scale start --dir D [--runs 5]             # first frame + peak RSS vs bench/gui_start.py
+    python -m bench.scale all --posts N --dir D [--runs 3]     # all of the above, in a fresh D (make bench SCALE=N)
 
-Every Parley figure is taken in the same run as its baseline; copy the printed lines into bench/README.md.
+Every Parley figure is taken in the same run as its baseline, one after the other (never at the
+same time); with ``--runs`` the pair is repeated and the median of the ratios is reported. The load
+average is printed before and after each part: other work on the machine shows up there.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -61,6 +67,16 @@ PHRASES = (
     "brilliant service from the shop team",
 )
 
+#: The searches measured: (what a user types, its raw FTS5 MATCH, what it is).
+SEARCHES = (
+    ("refund", '"refund"*', "common word"),
+    ("leeds", '"leeds"*', "rarer word"),
+    ("zzyzx", '"zzyzx"*', "no match"),
+    ("refund engineer", '"refund" AND "engineer"*', "two words"),
+)
+#: The Urgent view's condition, word for word as services/store/posts.py writes it (for its partial index).
+URGENT_WHERE = "post.urgent = TRUE AND post.status IN ('new', 'open') AND post.kind != 'own_reply'"
+
 
 def gen(n: int, path: Path, seed: int = 11) -> None:
     """N import lines, 40-280 characters of text each, ~N/8 authors (a Zipf-ish repeat), time order."""
@@ -100,140 +116,230 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def run_timed(
-    cmd: list[str], env: dict[str, str] | None = None, timeout: float = 1e9, show: bool = False
-) -> tuple[float, int, int]:
-    """(wall s, exit status, peak RSS KiB of the child process itself, from os.wait4); killed after ``timeout``."""
-    import signal
-    import tempfile
+def machine() -> str:
+    import platform
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
-        while True:
-            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() - t > timeout:
-                os.kill(p.pid, signal.SIGKILL)
-                _, status, usage = os.wait4(p.pid, 0)
-                break
-            time.sleep(0.005)
-        wall = time.perf_counter() - t
-        p.returncode = rc = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        o, e = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-        if show:
-            print(o.rstrip())
-        if rc != 0:
-            print(o[-1500:], e[-1500:], file=sys.stderr)
-    return wall, rc, usage.ru_maxrss
+    return f"{os.cpu_count()} cores, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+
+
+class Timed:
+    """One subprocess run: wall time, exit status, its stdout, and CPU and peak RSS from ``os.wait4``.
+
+    CPU counts the process and the children it waited for (an import's worker processes).
+    """
+
+    def __init__(self, cmd: list[str], env: dict[str, str] | None = None, timeout: float = 1e9) -> None:
+        import signal
+        import tempfile
+
+        env = dict(env if env is not None else os.environ)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            env["PARLEY_BENCH_LAUNCH"] = repr(time.time())
+            t = time.perf_counter()
+            p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
+            while True:
+                pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.perf_counter() - t > timeout:
+                    os.kill(p.pid, signal.SIGKILL)
+                    _, status, usage = os.wait4(p.pid, 0)
+                    break
+                time.sleep(0.002)
+            self.wall = time.perf_counter() - t
+            p.returncode = self.rc = os.waitstatus_to_exitcode(status)
+            self.cpu = usage.ru_utime + usage.ru_stime
+            self.rss_mib = usage.ru_maxrss / 1024
+            out.seek(0)
+            err.seek(0)
+            self.out = out.read().decode(errors="replace")
+            e = err.read().decode(errors="replace")
+        if self.rc != 0:
+            print(self.out[-1500:], e[-1500:], file=sys.stderr)
+
+    def first_frame(self) -> float:
+        """The ``first frame S`` the GUI scripts print (seconds from launch to the grabbed frame)."""
+        for line in self.out.splitlines():
+            if line.startswith("first frame "):
+                return float(line.split()[2])
+        raise RuntimeError(f"no first frame reported (exit {self.rc})")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    """ "median (min-max)" of a few runs."""
+    return f"{fmt.format(median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+# -- import ---------------------------------------------------------------------------------------
+
+
+def textblob_loop(texts: list[str]) -> tuple[float, float]:
+    """(wall, CPU) of TextBlob's sentiment over every text, in this one process."""
+    from textblob.en import sentiment
+
+    t, c = time.perf_counter(), time.process_time()
+    for x in texts:
+        sentiment(x)
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def raw_insert(texts: list[str], path: Path) -> float:
+    """A raw ``executemany`` of the same texts into a table with FTS5 and the Urgent view's partial index."""
+    path.unlink(missing_ok=True)
+    raw = sqlite3.connect(path)
+    raw.executescript(
+        "PRAGMA journal_mode=WAL; CREATE TABLE post (id INTEGER PRIMARY KEY, rid TEXT UNIQUE, author TEXT,"
+        " text TEXT, created_at TEXT, urgent INTEGER, status TEXT, kind TEXT);"
+        "CREATE VIRTUAL TABLE post_fts USING fts5(text, content='post', content_rowid='id',"
+        " tokenize='unicode61 remove_diacritics 2');"
+    )
+    rng = random.Random(3)
+    start = datetime(2026, 1, 1)
+    rows = [
+        (f"s{i}", "u", x, str(start + timedelta(seconds=3 * i)), int(rng.random() < 0.3), "new", "mention")
+        for i, x in enumerate(texts)
+    ]
+    t = time.perf_counter()
+    with raw:
+        raw.executemany(
+            "INSERT INTO post (rid, author, text, created_at, urgent, status, kind) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+        )
+        raw.execute("INSERT INTO post_fts(rowid, text) SELECT id, text FROM post")
+        raw.execute(f"CREATE INDEX ix_urgent ON post(created_at, id) WHERE {URGENT_WHERE.replace('post.', '')}")
+        raw.execute("CREATE INDEX ix_created ON post(created_at, id)")
+    took = time.perf_counter() - t
+    raw.close()
+    return took
 
 
 def cmd_import(a: argparse.Namespace) -> None:
     path, d = Path(a.jsonl), Path(a.dir)
     d.mkdir(parents=True, exist_ok=True)
-    print("load before:", uptime())
     texts = texts_of(path)
     n = len(texts)
-    from textblob.en import sentiment
+    print(f"import of {n:,} posts; {machine()}")
+    ratios_blob, ratios_cpu, ratios_raw, walls = [], [], [], []
+    for run in range(a.runs):
+        print(f"run {run}: load before: {uptime()}")
+        blob_wall, blob_cpu = textblob_loop(texts)
+        raw_wall = raw_insert(texts, d / "raw.sqlite")
+        target = d / ("parley" if run == a.runs - 1 else f"parley-run{run}")
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        imp = Timed([PY, "main.py", "--data-dir", str(target), "import", "--jsonl", str(path)])
+        if target.name != "parley":
+            shutil.rmtree(target, ignore_errors=True)
+        print(f"run {run}: load after:  {uptime()}")
+        print(
+            f"run {run}: import {imp.wall:7.1f} s wall, {imp.cpu:7.1f} s CPU (all processes), exit {imp.rc};"
+            f" TextBlob loop {blob_wall:6.1f} s wall, {blob_cpu:6.1f} s CPU; raw executemany + FTS5 {raw_wall:5.1f} s"
+        )
+        walls.append(imp.wall)
+        ratios_blob.append(imp.wall / blob_wall)
+        ratios_cpu.append(imp.cpu / blob_cpu)
+        ratios_raw.append(imp.wall / raw_wall)
+    print(f"import wall, s:                          {spread(walls, '{:.1f}')}  ({n / median(walls):,.0f} posts/s)")
+    print(f"import wall / TextBlob loop wall:        {spread(ratios_blob)}")
+    print(f"import CPU (all processes) / loop CPU:   {spread(ratios_cpu)}")
+    print(f"import wall / raw executemany + FTS5:    {spread(ratios_raw, '{:.1f}')}")
+    # The Parley data dir of the last run stays for `query` and `start`; the raw table too.
+    keep = d / "parley" / "parley.sqlite"
+    if keep.exists():
+        shutil.move(str(keep), d / "parley.sqlite")
+        for extra in ("parley.sqlite-wal", "parley.sqlite-shm"):
+            (d / "parley" / extra).unlink(missing_ok=True)
+        shutil.rmtree(d / "parley", ignore_errors=True)
 
-    t = time.perf_counter()
-    for x in texts:
-        sentiment(x)
-    t_blob = time.perf_counter() - t
-    raw_path = d / "raw.sqlite"
-    raw_path.unlink(missing_ok=True)
-    raw = sqlite3.connect(raw_path)
-    raw.executescript(
-        "PRAGMA journal_mode=WAL; CREATE TABLE p (id INTEGER PRIMARY KEY, rid TEXT UNIQUE, author TEXT, text TEXT,"
-        " urgent INTEGER, status TEXT);"
-        "CREATE VIRTUAL TABLE f USING fts5(text, content='p', content_rowid='id');"
-    )
-    rng = random.Random(3)
-    rows = [(f"s{i}", "u", x, int(rng.random() < 0.05), "new") for i, x in enumerate(texts)]
-    t = time.perf_counter()
-    with raw:
-        raw.executemany("INSERT INTO p (rid, author, text, urgent, status) VALUES (?, ?, ?, ?, ?)", rows)
-        raw.execute("INSERT INTO f(rowid, text) SELECT id, text FROM p")
-        raw.execute("CREATE INDEX p_urgent ON p(id) WHERE urgent = 1 AND status IN ('new', 'open')")
-    t_raw = time.perf_counter() - t
-    raw.close()
-    del rows, texts
-    print("load before import:", uptime())
-    wall, rc, rss = run_timed([PY, "main.py", "--data-dir", str(d), "import", "--jsonl", str(path)])
-    print("load after:", uptime())
-    print(f"posts: {n:,}  (import exit {rc}, peak RSS of the main process {rss / 1024:.0f} MiB)")
-    print(f"import --jsonl (subprocess wall)    {wall:8.1f} s  ({n / wall:,.0f} posts/s)")
-    print(f"bare TextBlob loop                  {t_blob:8.1f} s  ratio {wall / t_blob:.2f}")
-    print(f"raw executemany + FTS5 (+1 index)   {t_raw:8.1f} s  ratio {wall / t_raw:.1f}")
+
+# -- queries --------------------------------------------------------------------------------------
 
 
-def _best(fn, runs: int = 5) -> float:  # type: ignore[no-untyped-def]
+def best_ms(fn: Callable[[], object], runs: int = 7) -> float:
     best = 1e9
     for _ in range(runs):
         t = time.perf_counter()
         fn()
         best = min(best, time.perf_counter() - t)
-    return best
+    return best * 1000
 
 
 def cmd_query(a: argparse.Namespace) -> None:
     d = Path(a.dir)
-    print("load:", uptime())
     from services.core import Parley
     from services.store.db import open_database, sqlite_url
-    from services.store.posts import TimelineFilter
+    from services.store.posts import COUNT_CAP, TimelineFilter
+    from services.store.search import fts5_query
 
-    raw = sqlite3.connect(d / "raw.sqlite")
     core = Parley(open_database(sqlite_url(d / "parley.sqlite")), d)
-    # First (cold-ish) call, then best of 5.
-    out = []
-    for label, word, fts in (
-        ("common word", "refund", '"refund"'),
-        ("rare word, 183 posts", "workin", '"workin"'),
-        ("no match", "zzyzx", '"zzyzx"'),
-        ("two words", "refund engineer", '"refund" AND "engineer"*'),
-    ):
-        flt = TimelineFilter(search=word)
-        t = time.perf_counter()
-        rows = core.page(flt, None, 200)
-        first = time.perf_counter() - t
-        ours = _best(lambda flt=flt: core.page(flt, None, 200))
-        q = f"SELECT rowid FROM f WHERE f MATCH '{fts}' ORDER BY rowid DESC LIMIT 200"
-        base = _best(lambda q=q: raw.execute(q).fetchall())
-        base_rows = raw.execute(q).fetchall()
-        out.append((f"search '{word}' ({label}), first page", ours, base, first, len(rows), len(base_rows)))
-        qr = "SELECT p.* FROM f JOIN p ON p.id = f.rowid WHERE f MATCH '" + fts + "' ORDER BY f.rowid DESC LIMIT 200"
-        base_r = _best(lambda qr=qr: raw.execute(qr).fetchall())
-        out.append(("  same, vs raw FTS5 + fetching the rows", ours, base_r, first, len(rows), len(base_rows)))
+    # The same file, read with no layer in between: the baselines are the raw SQL on Parley's own tables.
+    raw = sqlite3.connect(d / "parley.sqlite")
+    total = raw.execute("SELECT count(*) FROM post").fetchone()[0]
+    print(f"queries over {total:,} posts; {machine()}; load: {uptime()}")
+    rows: dict[str, list[tuple[float, float]]] = {}
+    notes: dict[str, str] = {}
+
+    def measure(name: str, ours: Callable[[], object], base: Callable[[], object]) -> None:
+        rows.setdefault(name, []).append((best_ms(ours), best_ms(base)))
+
+    page = 200
+    ids = "SELECT rowid FROM post_fts WHERE post_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
+    joined = (
+        "SELECT post.* FROM post_fts JOIN post ON post.id = post_fts.rowid WHERE post_fts MATCH ?"
+        " ORDER BY post_fts.rowid DESC LIMIT ?"
+    )
+    capped = f"SELECT count(*) FROM (SELECT 1 FROM post WHERE {URGENT_WHERE} LIMIT {COUNT_CAP})"
+    for _ in range(a.runs):
+        for word, match, what in SEARCHES:
+            assert fts5_query(word) == match, (word, fts5_query(word))
+            flt = TimelineFilter(search=word)
+            found = len(core.page(flt, None, page))
+            notes[f"search '{word}'"] = f"{what}, {found} rows"
+            measure(
+                f"search '{word}'",
+                lambda flt=flt: core.page(flt, None, page),
+                lambda m=match: raw.execute(ids, (m, page)).fetchall(),
+            )
+            measure(
+                f"search '{word}' vs FTS5 + rows",
+                lambda flt=flt: core.page(flt, None, page),
+                lambda m=match: raw.execute(joined, (m, page)).fetchall(),
+            )
+        measure(
+            "timeline first page",
+            lambda: core.page(TimelineFilter(), None, page),
+            lambda: raw.execute("SELECT * FROM post ORDER BY created_at DESC, id DESC LIMIT ?", (page,)).fetchall(),
+        )
+        urgent = TimelineFilter(view="urgent")
+        measure("Urgent count (capped)", lambda u=urgent: core.count(u), lambda: raw.execute(capped).fetchone())
+        measure(
+            "Urgent count vs uncapped count(*)",
+            lambda u=urgent: core.count(u),
+            lambda: raw.execute(f"SELECT count(*) FROM post WHERE {URGENT_WHERE}").fetchone(),
+        )
+    notes["Urgent count (capped)"] = (
+        f"{core.count(TimelineFilter(view='urgent'))} shown (cap {COUNT_CAP}),"
+        f" {raw.execute(f'SELECT count(*) FROM post WHERE {URGENT_WHERE}').fetchone()[0]:,} urgent in all"
+    )
     t = time.perf_counter()
-    page = core.page(TimelineFilter(), None, 200)
-    first = time.perf_counter() - t
-    ours = _best(lambda: core.page(TimelineFilter(), None, 200))
-    base = _best(lambda: raw.execute("SELECT * FROM p ORDER BY id DESC LIMIT 200").fetchall())
-    out.append(("timeline first page (200 rows)", ours, base, first, len(page), 200))
-    urgent = TimelineFilter(view="urgent")
-    t = time.perf_counter()
-    n_urgent = core.count(urgent)
-    first = time.perf_counter() - t
-    ours = _best(lambda: core.count(urgent))
-    uq = "SELECT count(*) FROM p WHERE urgent = 1 AND status IN ('new', 'open')"
-    base = _best(lambda: raw.execute(uq).fetchone())
-    out.append(("Urgent view count (capped)", ours, base, first, n_urgent, raw.execute(uq).fetchone()[0]))
-    uq_cap = "SELECT count(*) FROM (SELECT 1 FROM p WHERE urgent = 1 AND status IN ('new', 'open') LIMIT 10000)"
-    base = _best(lambda: raw.execute(uq_cap).fetchone())
-    out.append(("Urgent count vs raw capped count(*)", ours, base, first, n_urgent, raw.execute(uq_cap).fetchone()[0]))
-    t = time.perf_counter()
-    cs = core.counts()
-    t_counts = time.perf_counter() - t
-    total = raw.execute("SELECT count(*) FROM p").fetchone()[0]
-    print(f"posts: {total:,}; counts(): {t_counts * 1000:.1f} ms first call -> {cs}")
-    print(f"{'measure':<44}{'Parley ms':>10}{'raw ms':>9}{'ratio':>7}{'1st ms':>8}  rows (ours/raw)")
-    for name, o, b, f, r1, r2 in out:
-        print(f"{name:<44}{o * 1000:>10.2f}{b * 1000:>9.2f}{o / b:>7.1f}{f * 1000:>8.1f}  {r1}/{r2}")
+    core.counts()
+    counts_ms = (time.perf_counter() - t) * 1000
+    print(f"page size {page}; best of 7 calls each, median over {a.runs} runs; sidebar counts() {counts_ms:.1f} ms")
+    print(f"{'measure':<40}{'Parley ms':>11}{'raw ms':>9}{'ratio':>8}  note")
+    for name, pairs in rows.items():
+        ours = median([p[0] for p in pairs])
+        base = median([p[1] for p in pairs])
+        ratio = median([p[0] / p[1] for p in pairs])
+        print(f"{name:<40}{ours:>11.2f}{base:>9.2f}{ratio:>8.2f}  {notes.get(name, '')}")
+    print(f"load after: {uptime()}")
     core.db.close()
+    raw.close()
+
+
+# -- start ----------------------------------------------------------------------------------------
 
 
 def cmd_start(a: argparse.Namespace) -> None:
@@ -241,38 +347,44 @@ def cmd_start(a: argparse.Namespace) -> None:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     shots = Path(a.shots)
     shots.mkdir(parents=True, exist_ok=True)
-    print("load:", uptime())
-    res: dict[str, list[tuple[float, int]]] = {"parley": [], "bare": []}
+    print(f"start on {d}; {machine()}; load: {uptime()}")
+    bare: list[Timed] = []
+    ours: list[Timed] = []
     for i in range(a.runs):
         # Alternate so that load drifts hit both equally.
-        w, rc, rss = run_timed([PY, "bench/gui_start.py", str(shots / f"bare{i}.png")], env)
-        res["bare"].append((w, rss))
-        print(f"bare window   run {i}: {w:6.2f} s  peak RSS {rss / 1024:6.0f} MiB  exit {rc}")
-        w, rc, rss = run_timed(
-            [PY, "bench/gui_parley_start.py", str(d), str(shots / f"parley{i}.png")], env, show=(i == a.runs - 1)
-        )
-        res["parley"].append((w, rss))
-        print(f"Parley paint  run {i}: {w:6.2f} s  peak RSS {rss / 1024:6.0f} MiB  exit {rc}")
-    print("load after:", uptime())
-    pw = sorted(x[0] for x in res["parley"])
-    bw = sorted(x[0] for x in res["bare"])
-    pr = max(x[1] for x in res["parley"]) / 1024
-    br = max(x[1] for x in res["bare"]) / 1024
-    print(
-        f"start, median: Parley {pw[len(pw) // 2]:.2f} s, bare {bw[len(bw) // 2]:.2f} s, "
-        f"ratio {pw[len(pw) // 2] / bw[len(bw) // 2]:.2f} (best {pw[0]:.2f} / {bw[0]:.2f} = {pw[0] / bw[0]:.2f})"
-    )
-    print(f"peak RSS, max: Parley {pr:.0f} MiB, bare {br:.0f} MiB, difference {pr - br:.0f} MiB")
-    if a.screenshot_timeout > 0:
-        w, rc, rss = run_timed(
-            [PY, "main.py", "--data-dir", str(d), "--screenshot", str(shots / "main-screenshot.png")],
-            env,
-            timeout=a.screenshot_timeout,
-        )
+        b = Timed([PY, "bench/gui_start.py", str(shots / f"bare{i}.png")], env)
+        p = Timed([PY, "bench/gui_parley_start.py", str(d), str(shots / f"parley{i}.png")], env)
+        bare.append(b)
+        ours.append(p)
         print(
-            f"main.py --screenshot (also waits for a sync and the first urgent conversation): {w:.2f} s, exit {rc}"
-            f"{' (killed at the timeout)' if rc < 0 else ''}, peak RSS {rss / 1024:.0f} MiB"
+            f"run {i}: bare first frame {b.first_frame():.3f} s (process {b.wall:.3f} s, {b.rss_mib:.0f} MiB);"
+            f" Parley first frame {p.first_frame():.3f} s (process {p.wall:.3f} s, {p.rss_mib:.0f} MiB)"
         )
+    print(ours[-1].out.rstrip())
+    print(f"load after: {uptime()}")
+    ff_ratio = [p.first_frame() / b.first_frame() for p, b in zip(ours, bare, strict=True)]
+    wall_ratio = [p.wall / b.wall for p, b in zip(ours, bare, strict=True)]
+    print(
+        f"first frame, s: Parley {spread([p.first_frame() for p in ours], '{:.3f}')}, "
+        f"bare {spread([b.first_frame() for b in bare], '{:.3f}')}; ratio {spread(ff_ratio)}"
+    )
+    print(
+        f"whole process (start, paint, exit), s: Parley {spread([p.wall for p in ours], '{:.3f}')}, "
+        f"bare {spread([b.wall for b in bare], '{:.3f}')}; ratio {spread(wall_ratio)}"
+    )
+    pr, br = max(p.rss_mib for p in ours), max(b.rss_mib for b in bare)
+    print(f"peak RSS, max of runs: Parley {pr:.0f} MiB, bare {br:.0f} MiB, difference {pr - br:.0f} MiB")
+
+
+def cmd_all(a: argparse.Namespace) -> None:
+    d = Path(a.dir)
+    d.mkdir(parents=True, exist_ok=True)
+    data = d / "posts.jsonl"
+    if not data.exists() or sum(1 for _ in open(data, encoding="utf-8")) != a.posts:
+        gen(a.posts, data)
+    cmd_import(argparse.Namespace(jsonl=data, dir=d, runs=a.runs))
+    cmd_query(argparse.Namespace(dir=d, runs=a.runs))
+    cmd_start(argparse.Namespace(dir=d, runs=max(a.runs, 5), shots=str(d / "shots")))
 
 
 def main() -> None:
@@ -284,24 +396,25 @@ def main() -> None:
     i = sub.add_parser("import")
     i.add_argument("--jsonl", required=True)
     i.add_argument("--dir", required=True)
+    i.add_argument("--runs", type=int, default=1)
     q = sub.add_parser("query")
     q.add_argument("--dir", required=True)
+    q.add_argument("--runs", type=int, default=3)
     s = sub.add_parser("start")
     s.add_argument("--dir", required=True)
-    s.add_argument("--runs", type=int, default=3)
+    s.add_argument("--runs", type=int, default=5)
     s.add_argument("--shots", default="/tmp/parley-scale-shots")
-    s.add_argument("--screenshot-timeout", type=float, default=100.0, help="also time main.py --screenshot (0: skip)")
+    al = sub.add_parser("all")
+    al.add_argument("--posts", type=int, default=1_000_000)
+    al.add_argument("--dir", required=True)
+    al.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     if a.cmd == "gen":
         t = time.perf_counter()
         gen(a.posts, a.out)
         print(f"wrote {a.posts:,} lines to {a.out} in {time.perf_counter() - t:.1f} s")
-    elif a.cmd == "import":
-        cmd_import(a)
-    elif a.cmd == "query":
-        cmd_query(a)
     else:
-        cmd_start(a)
+        {"import": cmd_import, "query": cmd_query, "start": cmd_start, "all": cmd_all}[a.cmd](a)
 
 
 if __name__ == "__main__":
