@@ -262,15 +262,15 @@ def test_without_the_right_to_add_unaccent_search_still_folds_accents(pg_url: st
     """A role that may not create extensions (a managed server): built-in folding, same search."""
     name = f"parley_plain_{uuid.uuid4().hex[:10]}"
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-        conn.execute(text(f'CREATE ROLE "{name}" LOGIN'))
     own = create_engine(make_url(pg_url).set(database=name), isolation_level="AUTOCOMMIT")
-    with own.connect() as conn:  # the role owns one schema, and nothing else in the new database
-        conn.execute(text(f'CREATE SCHEMA app AUTHORIZATION "{name}"'))
-    own.dispose()
-    url = make_url(pg_url).set(database=name, username=name).update_query_dict({"options": "-csearch_path=app"})
     try:
+        with admin.connect() as conn:  # template0: nobody is ever connected to it, unlike template1
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+            conn.execute(text(f'CREATE ROLE "{name}" LOGIN'))
+        with own.connect() as conn:  # the role owns one schema, and nothing else in the new database
+            conn.execute(text(f'CREATE SCHEMA app AUTHORIZATION "{name}"'))
+        own.dispose()
+        url = make_url(pg_url).set(database=name, username=name).update_query_dict({"options": "-csearch_path=app"})
         db = open_database(url.render_as_string(hide_password=False))
         try:
             with db.engine.connect() as conn:
@@ -285,6 +285,7 @@ def test_without_the_right_to_add_unaccent_search_still_folds_accents(pg_url: st
         finally:
             db.close()
     finally:
+        own.dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
