@@ -67,6 +67,9 @@ def run() -> int:
     mark("loop closed")
     for name, ms in marks:
         print(f"{ms:8.0f} ms  {name}")
+    from bench.gui_start import peak_rss_mib
+
+    print(f"peak RSS {peak_rss_mib():.1f} MiB")
     return status
 
 

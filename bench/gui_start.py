@@ -42,7 +42,17 @@ def run() -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        return int(loop.run_until_complete(main(app, sys.argv[1] if len(sys.argv) > 1 else "bare.png")))
+        status = int(loop.run_until_complete(main(app, sys.argv[1] if len(sys.argv) > 1 else "bare.png")))
+    print(f"peak RSS {peak_rss_mib():.1f} MiB")
+    return status
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM). The launcher's own wait4 figure would not do: on
+    Linux a child's ru_maxrss starts from its parent's at fork."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        line = next(x for x in fh if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 if __name__ == "__main__":

@@ -125,7 +125,6 @@ def show_main_window(app: QApplication, core: Any, errors: ErrorHandler | None, 
         vm.unexpected.connect(errors.task_failed)
         errors.parent_widget = lambda: window
     vm.load()
-    watch_network(vm)
     theme.follow_system(app, window.restyle)
     window.resize(*_window_size(app, exact_size))
     window.show()
@@ -138,8 +137,10 @@ async def app_main(app: QApplication, core: Any, errors: ErrorHandler, screensho
     quit_event = asyncio.Event()
     window.closed.connect(quit_event.set)
     app.aboutToQuit.connect(quit_event.set)  # a session logout or app.quit() also ends app_main
-    # Let the first frame paint before the first sync loads triage (TextBlob) and touches the network.
+    # Let the first frame paint before the first sync loads triage (TextBlob) and touches the network,
+    # and before Qt loads its network-information backend (~10 ms).
     await asyncio.sleep(0.05)
+    watch_network(vm)
     vm.start()
     status = 0
     try:
