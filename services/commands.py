@@ -124,7 +124,8 @@ async def sync(core: Parley, *, once: bool, out: IO[str], err: IO[str]) -> int:
         for p in report.problems:
             err.write(f"{p.handle}: {p.message}\n")
         if once:
-            return 1 if report.problems and len(report.problems) == len(core.accounts()) else 0
+            # Failing means every account it tried failed (an imported archive is never tried).
+            return 1 if report.problems and len(report.problems) >= len(report.changes.accounts) else 0
         await asyncio.sleep(float(core.settings["sync_interval"]))
 
 

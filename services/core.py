@@ -25,7 +25,7 @@ from services.secrets import Secret, account_key
 from services.store import corrections as corrections_store
 from services.store import posts as store
 from services.store.db import Database
-from services.store.models import STATUSES, Account, Author, Post, SyncCursor
+from services.store.models import STATUSES, Account, Author, Post, SyncCursor, is_archive
 from services.store.posts import PageKey, PostRow, TimelineFilter
 from services.store.types import utcnow
 from services.sync import STREAM as MENTIONS_STREAM
@@ -59,6 +59,8 @@ class AccountRow:
     #: The reply limit the account itself states (a demo flavour's, a server's own); None: the network's.
     own_limit: int | None
     server_url: str = ""  # where the account lives: the server, instance or PDS address
+    #: It only holds posts imported from an archive: never synced, never answered, never failing.
+    archive: bool = False
 
     @property
     def char_limit(self) -> int | None:
@@ -92,6 +94,7 @@ class AccountRow:
             "label": self.label,
             "last_sync": self.last_sync_at.isoformat() if self.last_sync_at else None,
             "last_error": self.last_error,
+            "archive": self.archive,
         }
 
 
@@ -339,6 +342,9 @@ class Parley:
                 label, limit = f"Demo · {counter[2]}", counter[1]
             elif a.network == "mastodon" and isinstance(config.get("max_characters"), int):  # the server's own
                 limit = config["max_characters"]
+            archive = is_archive(a)
+            if archive:
+                label = f"{label} · imported archive"
             out.append(
                 AccountRow(
                     a.id,
@@ -347,10 +353,12 @@ class Parley:
                     a.display_name,
                     label,
                     a.last_sync_at,
-                    a.last_error,
-                    a.last_error_kind,
+                    # An error an archive picked up before it was known as one (a stream tried) is stale.
+                    None if archive else a.last_error,
+                    None if archive else a.last_error_kind,
                     limit,
                     a.server_url,
+                    archive,
                 )
             )
         return out
@@ -446,7 +454,7 @@ class Parley:
                 raise NotFound(f"There is no post {post_id}.")
             account = s.get(Account, post.account_id)
             assert account is not None
-        if not account.enabled or account.server_url.startswith("import://"):
+        if is_archive(account):
             # Imported from an archive: readable, never answerable (queue_reply refuses it too).
             return 0, graphemes
         net = self.networks.get(account)
@@ -479,7 +487,7 @@ class Parley:
         report = await self.sync.sync_once()
         failed = {p.account_id for p in report.problems}
         if 0 not in failed:  # 0: a problem not tied to one account says nothing about the others
-            answered = [a.id for a in await self.db.run(self.accounts) if a.id not in failed]
+            answered = [a.id for a in await self.db.run(self.accounts) if a.id not in failed and not a.archive]
             await self.db.run(self.outbox.resume, answered)
         return report
 
@@ -514,7 +522,7 @@ class Parley:
         with self.db.session() as s:
             post = s.get(Post, post_id)
             account = s.get(Account, post.account_id) if post is not None else None
-        if account is not None and (not account.enabled or account.server_url.startswith("import://")):
+        if account is not None and is_archive(account):
             raise InvalidInput(
                 f"Post {post_id} was imported from an archive and {account.handle} is not a connected account, "
                 "so Parley cannot reply to it."

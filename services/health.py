@@ -16,7 +16,7 @@ from services.errors import ParleyError
 from services.gaps import gap_words, read_gaps
 from services.networks.base import Gap
 from services.store.db import Database
-from services.store.models import KIND_OWN_REPLY, Account, Post
+from services.store.models import KIND_OWN_REPLY, Account, Post, is_archive
 
 if TYPE_CHECKING:  # the health panel's words are read with the first window; the connectors load later
     from services.networks.registry import NetworkRegistry
@@ -32,6 +32,8 @@ HISTORY_WINDOW = timedelta(days=30)
 MIN_SILENCE = timedelta(minutes=30)
 #: The share of usual gaps that are shorter than the alarm threshold.
 PERCENTILE = 0.9
+#: What the sign-in of an imported archive is, in words.
+ARCHIVE_NOTE = "Imported from an archive; not connected to the network."
 
 
 def words(span: timedelta) -> str:
@@ -117,6 +119,8 @@ class AccountHealth:
     silent_alarm: str | None
     #: Stretches whose mentions may not all be stored yet (later syncs read into them).
     gaps: tuple[Gap, ...] = ()
+    #: It only holds posts imported from an archive: nothing is fetched, so nothing can fail.
+    archive: bool = False
 
     @property
     def gap_note(self) -> str | None:
@@ -147,6 +151,7 @@ class AccountHealth:
             "silent_alarm": self.silent_alarm,
             "gaps": [g.to_json() for g in self.gaps],
             "gap": self.gap_note,
+            "archive": self.archive,
         }
 
 
@@ -168,6 +173,8 @@ def _session(account: Account, registry: NetworkRegistry, now: datetime) -> tupl
     """When the sign-in expires, in words, and whether it already has (keyring reads: blocking)."""
     from services.networks import bluesky, mastodon
 
+    if is_archive(account):  # no sign-in was ever made, and none is needed
+        return None, ARCHIVE_NOTE, False
     if account.network == mastodon.NETWORK:
         return None, "Mastodon tokens do not expire; they stop only when revoked.", False
     if account.network != bluesky.NETWORK:
@@ -206,15 +213,19 @@ def account_health(s: Session, account: Account, registry: NetworkRegistry, now:
             # The window passed since the last request: the whole budget is back.
             remaining, reset = limit, None
     quiet = silence(_mention_times(s, account.id, now), now)
-    failing = account.last_error is not None
+    archive = is_archive(account)
+    # An archive is never synced: an error it picked up before it was known as one is stale.
+    error, error_kind = (None, None) if archive else (account.last_error, account.last_error_kind)
+    # An archive gets no new mentions by design; while syncs fail, the error is the news.
+    quiet_matters = not archive and error is None
     return AccountHealth(
         account_id=account.id,
         network=account.network,
         handle=account.handle,
         last_sync_at=account.last_sync_at,
-        last_error=account.last_error,
-        last_error_kind=account.last_error_kind,
-        needs_sign_in=account.last_error_kind == "signed_out" or expired,
+        last_error=error,
+        last_error_kind=error_kind,
+        needs_sign_in=error_kind == "signed_out" or expired,
         session_expires_at=expires,
         session_note=note,
         rate_limit=limit,
@@ -223,9 +234,9 @@ def account_health(s: Session, account: Account, registry: NetworkRegistry, now:
         last_mention_at=quiet.last_mention_at,
         typical_gap=quiet.typical_gap,
         silent_for=quiet.silent_for,
-        # While syncs fail the error is the news; silence means something only when syncs succeed.
-        silent_alarm=None if failing else quiet.alarm,
+        silent_alarm=quiet.alarm if quiet_matters else None,
         gaps=read_gaps(s, account.id),
+        archive=archive,
     )
 
 

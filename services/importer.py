@@ -16,7 +16,7 @@ from services.networks.base import RemoteAuthor, RemotePost
 from services.store import posts as store
 from services.store.contacts import AuthorHistory
 from services.store.db import Database
-from services.store.models import KIND_OWN_REPLY, Account
+from services.store.models import ARCHIVE_SERVER, KIND_OWN_REPLY, Account
 from services.triage import Adjuster, Triage, TriageInput
 
 #: Lines per batch: large enough to amortise the round trips, small enough to keep memory flat.
@@ -101,7 +101,7 @@ class Importer:
             with self.db.session() as s:
                 found = s.exec(select(Account).where(Account.network == network, Account.handle == handle)).first()
                 if found is None:
-                    found = Account(network=network, handle=handle, server_url="import://", enabled=False)
+                    found = Account(network=network, handle=handle, server_url=ARCHIVE_SERVER, enabled=False)
                     s.add(found)
                     s.flush()
                 self._accounts[key] = found

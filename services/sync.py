@@ -18,7 +18,7 @@ from services.gaps import read_gaps, write_gaps
 from services.networks.base import Gap, GapFilling, History, Network, RemotePost
 from services.networks.registry import NetworkRegistry
 from services.store.db import Database
-from services.store.models import Account, SyncCursor
+from services.store.models import Account, SyncCursor, is_archive
 from services.store.posts import ingest, rescore_open, wake_snoozed
 from services.store.types import utcnow
 from services.streaming import IDLE_TIMEOUT, Backoff, StreamingNetwork, stream_mentions
@@ -54,7 +54,7 @@ class SyncReport:
 
 
 class SyncService:
-    """Polls every enabled account from its stored cursor."""
+    """Polls every connected account from its stored cursor (an imported archive has nothing to fetch)."""
 
     def __init__(
         self,
@@ -73,7 +73,8 @@ class SyncService:
 
     def _accounts(self) -> list[Account]:
         with self.db.session() as s:
-            return list(s.exec(select(Account).where(col(Account.enabled) == True)))  # noqa: E712
+            found = s.exec(select(Account).where(col(Account.enabled) == True))  # noqa: E712
+            return [a for a in found if not is_archive(a)]
 
     def _cursor(self, account_id: int) -> str | None:
         with self.db.session() as s:
@@ -190,9 +191,11 @@ class SyncService:
         Raises:
             AuthExpired: The token was refused (recorded on the account: the GUI asks to sign in again).
             Rejected: The server offers no stream: keep polling this account.
-            InvalidInput: The account's network cannot stream at all.
+            InvalidInput: The account's network cannot stream at all, or the account is an imported archive.
         """
         assert account.id is not None
+        if is_archive(account):
+            raise InvalidInput(f"{account.handle} holds an imported archive; there is nothing to follow live.")
         network = self.networks.get(account)
         if not isinstance(network, StreamingNetwork):
             raise InvalidInput(f"{account.handle} cannot be followed live; its mentions are polled.")
@@ -231,7 +234,7 @@ class SyncService:
             raise
 
     async def sync_once(self) -> SyncReport:
-        """One pass over every enabled account."""
+        """One pass over every connected account (``changes.accounts`` names the ones it tried)."""
         new_ids: list[int] = []
         problems: list[AccountProblem] = []
         accounts = await self.db.run(self._accounts)

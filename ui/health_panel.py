@@ -131,7 +131,7 @@ class HealthCard(QFrame):
         self.needs_sign_in = h.needs_sign_in
         self.handle.setText(h.handle)
         where = row.network_name
-        if row.server_url and h.network != "demo":
+        if row.server_url and h.network != "demo" and not h.archive:
             where += f" · {row.server_url.removeprefix('https://')}"
         self.where.setText(where)
         self.badge.setText(summary)

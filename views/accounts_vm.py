@@ -73,7 +73,7 @@ class HealthRow:
         """Whether Parley can sign this account in from a dialog."""
         from services.networks import bluesky, mastodon
 
-        return self.health.network in (mastodon.NETWORK, bluesky.NETWORK)
+        return not self.health.archive and self.health.network in (mastodon.NETWORK, bluesky.NETWORK)
 
     def lines(self, now: datetime | None = None) -> tuple[HealthLine, ...]:
         """Every fact, in the panel's order."""
@@ -87,6 +87,8 @@ class HealthRow:
         """One or two words for the card's badge."""
         if self.health.needs_sign_in:
             return "Signed out"
+        if self.health.archive:
+            return "Imported archive"
         return {"error": "Failing", "warning": "Needs a look"}.get(self.state(now), "Healthy")
 
 
@@ -110,6 +112,8 @@ def _sentence(text: str) -> str:
 
 def health_lines(h: AccountHealth, now: datetime) -> tuple[HealthLine, ...]:
     """An account's health as five lines of plain words, each with its state, and a sixth while gaps are open."""
+    if h.archive:
+        return _archive_lines(h, now)
     failing = h.last_error is not None
     # Last successful sync.
     if h.last_sync_at is None:
@@ -165,6 +169,18 @@ def health_lines(h: AccountHealth, now: datetime) -> tuple[HealthLine, ...]:
     state = "unknown" if all(g.kind == "history" for g in h.gaps) else "warning"
     gaps = HealthLine("gaps", "Coverage", h.gap_note or "", state)
     return (sync, error, sign_in, rate, mentions, gaps)
+
+
+def _archive_lines(h: AccountHealth, now: datetime) -> tuple[HealthLine, ...]:
+    """An imported archive's lines: nothing is fetched or sent, so there is nothing to fail or to sign in to."""
+    last = f"; the newest {ago(h.last_mention_at, now)}" if h.last_mention_at is not None else ""
+    return (
+        HealthLine("sync", "Last sync", "Never: its posts were imported, and nothing is fetched", "ok"),
+        HealthLine("error", "Last error", "None", "ok"),
+        HealthLine("sign_in", "Sign-in", _sentence(h.session_note) or "Not needed", "ok"),
+        HealthLine("rate", "Rate limit", "None: Parley never talks to a server for it", "ok"),
+        HealthLine("mentions", "Mentions", f"Imported from an archive{last}", "ok"),
+    )
 
 
 class HealthRole(IntEnum):

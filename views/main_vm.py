@@ -219,9 +219,10 @@ class MainViewModel(QObject):
         return {r.id: r.post_id for r in rows}
 
     def _emit_status(self) -> None:
-        accounts = tuple(
+        accounts = tuple(  # an imported archive is never synced: "never" would read as a fault
             AccountStatus(a.id, a.label, a.handle, a.last_sync_at, a.last_error, a.last_error_kind)
             for a in self._accounts
+            if not a.archive
         )
         pending = [o for o in self.outbox.items() if o.state in ("queued", "sending", "unknown")]
         due = min((o.next_attempt_at for o in pending if o.next_attempt_at), default=None)
@@ -364,7 +365,7 @@ class MainViewModel(QObject):
             return
         for a in self._accounts:
             name = f"stream:{a.id}"
-            if a.network != demo.NETWORK and not self.runner.running(name):
+            if a.network != demo.NETWORK and not a.archive and not self.runner.running(name):
                 self.runner.spawn(self._stream(a.id), name=name)
 
     async def _stream(self, account_id: int) -> None:

@@ -56,6 +56,15 @@ class Account(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("network", "server_url", "handle", name="uq_account_identity"),)
 
 
+#: The server address of an account that exists only because an archive was imported.
+ARCHIVE_SERVER = "import://"
+
+
+def is_archive(account: Account) -> bool:
+    """Whether an account only holds imported posts: nothing to fetch, no one to reply as."""
+    return not account.enabled or account.server_url.startswith(ARCHIVE_SERVER)
+
+
 class Author(SQLModel, table=True):
     """Someone who wrote a post, as the network knows them."""
 
