@@ -253,7 +253,7 @@ async def outbox_action(core: Parley, *, action: str, item_id: int, text: str | 
     elif action == "edit":
         if not text:
             raise InvalidInput("Give the new text with --text.")
-        row = await core.db.run(ob.edit, item_id, text)
+        row = await core.edit_reply(item_id, text)  # new @handles are looked up as for a new reply
     else:  # pragma: no cover - argparse limits the choices
         raise InvalidInput(f"Unknown outbox action {action!r}.")
     _emit(out, row.to_json())

@@ -20,7 +20,7 @@ from services.errors import InvalidInput, NotFound
 from services.networks import demo
 from services.networks.base import History, RemoteAuthor, ReplyPreparing, ReplyTarget
 from services.networks.registry import NetworkRegistry
-from services.outbox import PENDING, DrainReport, Outbox, OutboxRow, target_of
+from services.outbox import EDITABLE, PENDING, DrainReport, Outbox, OutboxRow, target_of
 from services.secrets import Secret, account_key
 from services.store import corrections as corrections_store
 from services.store import posts as store
@@ -497,6 +497,18 @@ class Parley:
         await self._prepare_reply(post_id, text)
         operator = str(self._settings.get("operator") or "") or None
         return await self.db.run(self.outbox.queue, post_id, text, operator)
+
+    async def edit_reply(self, item_id: int, text: str) -> OutboxRow:
+        """Change a reply that is not on the network yet, looking up what its new text needs as a new reply does.
+
+        Raises:
+            NotFound: There is no such reply.
+            InvalidInput: It cannot be changed any more (sending or sent), or the new text is unusable.
+        """
+        row = await self.db.run(self.outbox.get, item_id)
+        if row.state in EDITABLE:  # else the edit below says why, without asking the network first
+            await self._prepare_reply(row.post_id, text)
+        return await self.db.run(self.outbox.edit, item_id, text)
 
     async def _prepare_reply(self, post_id: int, text: str) -> None:
         """Let the connector look up what the frozen reply needs first (Bluesky: the DIDs of @handles)."""

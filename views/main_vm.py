@@ -17,7 +17,7 @@ from services.core import AccountRow, Parley
 from services.corrections import verdict_words
 from services.errors import InvalidInput, ParleyError, Rejected
 from services.networks import demo
-from services.outbox import AccountPause, DrainReport
+from services.outbox import AccountPause, DrainReport, OutboxRow
 from services.store.corrections import Outcome
 from services.store.posts import TimelineFilter
 from services.store.types import utcnow
@@ -532,7 +532,11 @@ class MainViewModel(QObject):
 
     def edit(self, item_id: int, text: str) -> None:
         """Change the text of a reply that is not on the network."""
-        self._spawn(self._outbox_call(lambda: self.core.outbox.edit(item_id, text), "Reply changed."), "outbox")
+        self._spawn(self._edit(item_id, text), "outbox")
+
+    async def _edit(self, item_id: int, text: str) -> None:
+        # Through the core, not the outbox alone: new @handles are looked up as for a new reply.
+        await self._outbox_done(await self.core.edit_reply(item_id, text), "Reply changed.")
 
     def cancel(self, item_id: int) -> None:
         """Cancel a reply that is not on the network."""
@@ -542,7 +546,10 @@ class MainViewModel(QObject):
         self._spawn(self._outbox_call(lambda: fn(item_id), done), "outbox")
 
     async def _outbox_call(self, fn: Callable[[], Any], done: str) -> None:
-        row = await self.core.db.run(fn)
+        await self._outbox_done(await self.core.db.run(fn), done)
+
+    async def _outbox_done(self, row: OutboxRow, done: str) -> None:
+        """Show an outbox action's result, and send at once what it queued when online."""
         self.publish(Changes(outbox=frozenset({row.id})))
         self.notice.emit(done)
         if self._online and row.state in ("queued", "unknown"):

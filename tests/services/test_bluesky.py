@@ -788,3 +788,35 @@ def test_a_queued_reply_links_a_handle_from_outside_the_thread(bsky_core: Any, f
     run(go())
     (record,) = fake.posted
     assert mention_facets(record) == {"@erin.test": erin}
+
+
+def test_an_edited_reply_links_a_new_handle_from_outside_the_thread(bsky_core: Any, fake: FakePDS) -> None:
+    import io
+
+    from services import commands
+
+    core, holder = bsky_core
+    erin = fake.add_user("erin.test", "Erin")
+    fake.add_post("carol.test", "@acme.test the app crashes on login")
+
+    async def go() -> dict[str, Any]:
+        await core.sync_once()
+        (row,) = core.page(TimelineFilter(), None, 10)
+        item = await core.queue_reply(row.id, "Sorry Carol, our app team is on it.")
+        fake.requests.clear()
+        out = io.StringIO()
+        text = "Sorry Carol, @erin.test from our app team is on it."
+        assert await commands.outbox_action(core, action="edit", item_id=item.id, text=text, out=out) == 0
+        assert [q for n, q in fake.requests if n == "com.atproto.identity.resolveHandle"] == ["handle=erin.test"]
+        await core.drain_outbox()
+        sent = core.outbox.get(item.id)
+        with pytest.raises(InvalidInput, match="cannot be edited"):  # refused before any look-up
+            await core.edit_reply(item.id, "Sorry Carol, @frank.test will call.")
+        assert not any(n == "com.atproto.identity.resolveHandle" and "frank" in q for n, q in fake.requests)
+        await holder["net"].aclose()
+        return json.loads(out.getvalue()) | {"sent": sent.state}
+
+    edited = run(go())
+    assert edited["state"] == "queued" and edited["sent"] == "sent"
+    (record,) = fake.posted
+    assert mention_facets(record) == {"@erin.test": erin}
