@@ -22,6 +22,11 @@ class ParleyError(Exception):
 class NetworkError(ParleyError):
     """A network refused or failed a request."""
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        #: The HTTP status the server answered with, when it answered (a 5xx: the server itself is failing).
+        self.status = status
+
 
 class Offline(NetworkError):
     """The network cannot be reached; nothing was sent."""

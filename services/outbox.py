@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, or_, text, update
 from sqlmodel import Session, col, select
@@ -146,6 +147,14 @@ class AccountPause:
     message: str
     until: datetime
     failures: int  # in a row, since this account last sent a reply
+    server: str = ""  # the host that failed, as people write it (mastodon.example)
+    #: The HTTP status of the server's answer, when it answered (a 5xx: the server itself is failing).
+    status: int | None = None
+
+    @property
+    def server_failing(self) -> bool:
+        """Whether the server answered, with a 5xx: it is up but failing, and this machine is online."""
+        return self.status is not None and self.status >= 500
 
     @property
     def text(self) -> str:
@@ -651,7 +660,10 @@ class Outbox:
                 wait = max(exc.reset_at - now, timedelta(seconds=1))  # the network said when
             else:
                 wait = backoff(failures - 1, cap=MAX_PAUSE, unit=FIRST_PAUSE)
-            pause = AccountPause(account.id, account.handle, exc.kind, str(exc), now + wait, failures)
+            server = urlsplit(account.server_url).netloc or account.server_url
+            pause = AccountPause(
+                account.id, account.handle, exc.kind, str(exc), now + wait, failures, server, exc.status
+            )
             self._pauses[account.id] = pause
         log.info("sending for %s paused for %.0f s: %s", account.handle, wait.total_seconds(), exc.kind)
         return pause

@@ -32,7 +32,8 @@ from views.timeline_model import TimelineModel
 
 log = logging.getLogger(__name__)
 
-#: Conditions shown as a banner (everything else known goes to the status bar).
+#: Conditions shown as a banner (everything else known goes to the status bar); "server_failing" comes
+#: from the outbox only: a server that answers sends with 5xx (or not at all) while this machine is online.
 BANNER_KINDS = ("offline", "signed_out", "rate_limited")
 #: While offline, look again at least this often (seconds), whatever the sync interval.
 OFFLINE_RECHECK = 15.0
@@ -327,6 +328,8 @@ class MainViewModel(QObject):
             p2 = kinds.get("rate_limited")
             why = p2.message if p2 else self._paused[0].text  # the sync's, else the drain's
             self._show_banner("rate_limited", f"{why.rstrip('.')}. Parley waits and carries on by itself.")
+        elif failing := next((p for p in self._paused if p.kind == "unknown"), None):
+            self._show_banner("server_failing", _failing_words(failing))
         elif self._problems:
             p3 = self._problems[0]
             self._show_banner("error", f"{p3.handle}: {p3.message}")
@@ -643,6 +646,13 @@ class MainViewModel(QObject):
         await self.accounts_vm.aclose()
         await self.conversation.runner.aclose()
         await self.runner.aclose()
+
+
+def _failing_words(pause: AccountPause) -> str:
+    """A server that keeps failing sends, in plain words: which one, how, and that nothing is lost."""
+    where = pause.server or pause.handle
+    how = f"is failing (HTTP {pause.status})" if pause.server_failing else "is not answering"
+    return f"{where} {how}; replies wait and are retried by themselves."
 
 
 def _similar(outcome: Outcome) -> str:

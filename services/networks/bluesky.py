@@ -593,9 +593,10 @@ class BlueskyNetwork:
         if status >= 500:
             if write:
                 return UnknownOutcome(
-                    f"The Bluesky server at {self.host} failed (HTTP {status}: {message}); the reply may have arrived."
+                    f"The Bluesky server at {self.host} failed (HTTP {status}: {message}); the reply may have arrived.",
+                    status=status,
                 )
-            return NetworkError(f"The Bluesky server at {self.host} failed (HTTP {status}: {message}).")
+            return NetworkError(f"The Bluesky server at {self.host} failed (HTTP {status}: {message}).", status=status)
         if error == "InvalidSwap":
             return Rejected("Another post already uses this reply's record key; edit the reply to send it again.")
         label = f"{error}: {message}" if error and error != message else message
@@ -953,7 +954,7 @@ class BlueskyNetwork:
             raise
         except NetworkError as exc:
             # A failed read proves nothing either way: the item must stay unknown, not be re-sent.
-            raise UnknownOutcome(str(exc)) from None
+            raise UnknownOutcome(str(exc), status=exc.status) from None
         value = _mapping(data.get("value"))
         ours = _mapping(payload.get("record"))
         if value.get("text") != ours.get("text") or _parent_uri(value) != _parent_uri(ours):

@@ -284,8 +284,10 @@ class MastodonNetwork:
             raise RateLimited(f"{host} asked us to slow down ({message}).", reset)
         if status >= 500:
             if sending:
-                raise UnknownOutcome(f"{host} had a problem (HTTP {status}: {message}); the reply may have arrived.")
-            raise Offline(f"{host} is having problems (HTTP {status}).")
+                raise UnknownOutcome(
+                    f"{host} had a problem (HTTP {status}: {message}); the reply may have arrived.", status=status
+                )
+            raise Offline(f"{host} is having problems (HTTP {status}).", status=status)
         if status == 404 and sending:
             raise Rejected("The post being answered no longer exists.")
         if 300 <= status < 400:

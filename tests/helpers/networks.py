@@ -24,6 +24,8 @@ ACCOUNT_REFUSALS: dict[str, Callable[[], Exception]] = {
     "offline": lambda: Offline("Connection refused by 10.0.0.7."),
     "signed_out": lambda: AuthExpired("The access token was revoked by the server."),
     "rate_limited": lambda: RateLimited("The reply budget for this hour is used up."),
+    # The server answered the send with a 5xx: it may have arrived, so it is an unknown outcome.
+    "server_error": lambda: UnknownOutcome("The server had a problem; the reply may have arrived.", status=503),
 }
 
 
@@ -52,7 +54,8 @@ class ScriptedNetwork:
     Fault kinds: ``None`` (plain send), ``"before"`` (timeout, nothing delivered), ``"after"``
     (delivered, then the answer is lost), ``"crash"`` (delivered, then the sender dies),
     ``"reject"`` (a final refusal without delivery), and refusals of the whole account without
-    delivery: ``"offline"``, ``"signed_out"`` and ``"rate_limited"`` (no reset time given).
+    delivery: ``"offline"``, ``"signed_out"``, ``"rate_limited"`` (no reset time given) and ``"server_error"``
+    (a 503).
     """
 
     def __init__(

@@ -108,6 +108,9 @@ def test_a_5xx_pauses_the_account_and_the_reply_in_doubt_is_reconciled_first(mas
             report = await ob.drain_once()
             (pause,) = report.paused
             assert pause.kind == report.error_kind == "unknown" and not report.offline
+            # The server answered: it is failing, not gone, and the GUI's banner names it and the status.
+            assert pause.server_failing and pause.status in (502, 503, 504)
+            assert pause.server == httpx.URL(mastodon.account.server_url).netloc.decode()
             assert mastodon.posts_sent() == 1, "one POST met the failing server, not one per reply"
             states = [ob.get(i).state for i in items]
             assert states.count("unknown") == 1 and states.count("queued") == len(items) - 1

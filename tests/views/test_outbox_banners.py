@@ -1,4 +1,4 @@
-"""The GUI names an outbox stop by its kind (offline, signed out, rate limited), never by the words of the message."""
+"""The GUI names an outbox stop by its kind (offline, signed out, rate limited, failing), not by its message."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def first_post_of(vm: MainViewModel, account_id: int) -> int:
         ("rate_limited", "rate_limited", "The reply budget for this hour is used up. Parley waits"),
         ("signed_out", "signed_out", "is signed out. Sign in again"),
         ("offline", "offline", "You are offline. 1 reply is queued"),
+        # 5xx only: a plain banner naming the server (demo://acme-connect), never "offline".
+        ("server_error", "server_failing", "acme-connect is failing (HTTP 503); replies wait and are retried by"),
     ],
 )
 def test_a_stop_while_sending_picks_the_banner_by_its_kind(
@@ -50,6 +52,7 @@ def test_a_stop_while_sending_picks_the_banner_by_its_kind(
         assert banners[-1][0] == kind
         assert says in banners[-1][1]
         assert vm.online == (kind != "offline")
+        assert vm.outbox.paused()[0].kind == ("unknown" if fault == "server_error" else kind)
         if kind == "signed_out":
             assert [s.account_id for s in vm.signed_out_accounts()] == [account.id]
             assert banners[-1][1].startswith(f"{account.handle} is signed out.")
