@@ -51,6 +51,14 @@ class History:
     limit: int = HISTORY_CAP
 
 
+def stored_time(value: Any) -> datetime | None:
+    """A time stored as ISO 8601 text (None when missing or unreadable: what holds it is kept)."""
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Gap:
     """A stretch of time whose mentions may not all be stored yet; later syncs read into it.
@@ -75,14 +83,7 @@ class Gap:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Gap:
         """Back from ``to_json`` (unreadable times become None: the gap itself is kept)."""
-
-        def when(value: Any) -> datetime | None:
-            try:
-                return datetime.fromisoformat(str(value)) if value else None
-            except ValueError:
-                return None
-
-        return cls(when(data.get("start")), when(data.get("end")), str(data.get("kind") or "gap"))
+        return cls(stored_time(data.get("start")), stored_time(data.get("end")), str(data.get("kind") or "gap"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from services.networks.base import Gap
-
-log = logging.getLogger(__name__)
-
-#: More open stretches than this are merged (the oldest two into one): reading a stored stretch again is harmless.
-MAX_HOLES = 6
-
-
-def _when(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
+from services.networks.base import Gap, stored_time
+from services.networks.holes import add_hole, dump_cursor, gaps_of, hole_tail, load_cursor, read_hole_tail, read_holes
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +25,7 @@ class Mark:
     def from_json(cls, data: Any) -> Mark | None:
         if not isinstance(data, Mapping):
             return None
-        at = _when(data.get("indexedAt"))
+        at = stored_time(data.get("indexedAt"))
         return cls(at, str(data.get("uri") or "")) if at else None
 
     def reached_by(self, uri: str, at: datetime) -> bool:
@@ -66,29 +53,25 @@ class Hole:
         return Gap(self.stop.at if self.stop else None, self.last.at if self.last else None, self.kind)
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"kind": self.kind}
+        data = hole_tail(self.kind, self.left)
         if self.resume:
             data["resume"] = self.resume
         if self.stop:
             data["stop"] = self.stop.to_json()
         if self.last:
             data["last"] = self.last.to_json()
-        if self.left is not None:
-            data["left"] = self.left
         return data
 
     @classmethod
     def from_json(cls, data: Any) -> Hole | None:
         if not isinstance(data, Mapping):
             return None
-        left = data.get("left")
-        return cls(
-            str(data["resume"]) if data.get("resume") else None,
-            Mark.from_json(data.get("stop")),
-            Mark.from_json(data.get("last")),
-            str(data.get("kind") or "gap"),
-            int(left) if isinstance(left, int) else None,
-        )
+        resume = str(data["resume"]) if data.get("resume") else None
+        return cls(resume, Mark.from_json(data.get("stop")), Mark.from_json(data.get("last")), *read_hole_tail(data))
+
+    def merged(self, older: Hole) -> Hole:
+        """This stretch and the next older one as one: from this one's resume point down to the older one's stop."""
+        return Hole(self.resume, older.stop, self.last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,42 +91,25 @@ class BlueskyCursor:
     @classmethod
     def parse(cls, text: str | None) -> BlueskyCursor:
         """From the stored text (None or unreadable: a fresh start)."""
-        if not text:
-            return cls()
-        try:
-            data = json.loads(text)
-        except ValueError:
-            log.warning("ignoring an unreadable Bluesky sync cursor")
-            return cls()
-        if not isinstance(data, Mapping):
+        data = load_cursor(text, "Bluesky") if text else None
+        if data is None:
             return cls()
         seen = Mark.from_json(data.get("seen"))
-        holes = [h for h in (Hole.from_json(x) for x in data.get("holes") or ()) if h is not None]
+        holes = list(read_holes(data, Hole.from_json))
         if data.get("resume"):  # an earlier version's walk in progress, down to ``seen`` from ``top``
             top = Mark.from_json(data.get("top"))
             holes.insert(0, Hole(str(data["resume"]), seen, None))
             seen = top or seen
-        return cls(seen, _when(data.get("since")), tuple(holes))
+        return cls(seen, stored_time(data.get("since")), tuple(holes))
 
     def dump(self) -> str:
         """As stored (always a value, even with nothing seen yet: the sync keeps its old cursor when given None)."""
-        data: dict[str, Any] = {"v": 1}
-        if self.seen:
-            data["seen"] = self.seen.to_json()
-        if self.since:
-            data["since"] = self.since.isoformat()
-        if self.holes:
-            data["holes"] = [h.to_json() for h in self.holes]
-        return json.dumps(data, sort_keys=True)
+        return dump_cursor(self.holes, self.since, seen=self.seen.to_json() if self.seen else None)
 
     def gaps(self) -> tuple[Gap, ...]:
         """The open stretches in time."""
-        return tuple(h.gap() for h in self.holes)
+        return gaps_of(self.holes)
 
     def with_hole(self, hole: Hole) -> BlueskyCursor:
         """One more stretch to read, the newest; past ``MAX_HOLES`` the oldest two become one."""
-        holes = (hole, *self.holes)
-        if len(holes) > MAX_HOLES:
-            newer, older = holes[-2], holes[-1]
-            holes = (*holes[:-2], Hole(newer.resume, older.stop, newer.last, "gap", None))
-        return replace(self, holes=holes)
+        return replace(self, holes=add_hole(self.holes, hole, Hole.merged))

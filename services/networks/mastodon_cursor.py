@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from services.networks.base import Gap
-
-log = logging.getLogger(__name__)
-
-#: More open stretches than this are merged (the oldest two into one): reading a stored stretch again is harmless.
-MAX_HOLES = 6
-
-
-def _when(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
+from services.networks.base import Gap, stored_time
+from services.networks.holes import add_hole, dump_cursor, gaps_of, hole_tail, load_cursor, read_hole_tail, read_holes
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -48,27 +36,23 @@ class Hole:
         return Gap(self.start, self.end, self.kind)
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"upper": self.upper, "kind": self.kind}
+        data = {"upper": self.upper, **hole_tail(self.kind, self.left)}
         for name, value in (("lower", self.lower), ("start", _iso(self.start)), ("end", _iso(self.end))):
             if value:
                 data[name] = value
-        if self.left is not None:
-            data["left"] = self.left
         return data
 
     @classmethod
     def from_json(cls, data: Any) -> Hole | None:
-        if not isinstance(data, dict) or not data.get("upper"):
+        if not isinstance(data, Mapping) or not data.get("upper"):
             return None
-        left = data.get("left")
-        return cls(
-            str(data["upper"]),
-            str(data["lower"]) if data.get("lower") else None,
-            _when(data.get("start")),
-            _when(data.get("end")),
-            str(data.get("kind") or "gap"),
-            int(left) if isinstance(left, int) else None,
-        )
+        lower = str(data["lower"]) if data.get("lower") else None
+        start, end = stored_time(data.get("start")), stored_time(data.get("end"))
+        return cls(str(data["upper"]), lower, start, end, *read_hole_tail(data))
+
+    def merged(self, older: Hole) -> Hole:
+        """This stretch and the next older one as one: from this one's upper id down to the older one's lower."""
+        return Hole(self.upper, older.lower, older.start, self.end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,39 +76,21 @@ class MastodonCursor:
             return cls()
         if not text.lstrip().startswith("{"):
             return cls(seen=text.strip())  # the plain notification id earlier versions stored
-        try:
-            data = json.loads(text)
-        except ValueError:
-            log.warning("ignoring an unreadable Mastodon sync cursor")
+        data = load_cursor(text, "Mastodon")
+        if data is None:
             return cls()
-        if not isinstance(data, dict):
-            return cls()
-        holes = tuple(h for h in (Hole.from_json(x) for x in data.get("holes") or ()) if h is not None)
-        seen = data.get("seen")
-        return cls(str(seen) if seen else None, _when(data.get("seen_at")), _when(data.get("since")), holes)
+        seen = str(data["seen"]) if data.get("seen") else None
+        since = stored_time(data.get("since"))
+        return cls(seen, stored_time(data.get("seen_at")), since, read_holes(data, Hole.from_json))
 
     def dump(self) -> str:
         """As stored."""
-        data: dict[str, Any] = {"v": 1}
-        if self.seen:
-            data["seen"] = self.seen
-        if self.seen_at:
-            data["seen_at"] = self.seen_at.isoformat()
-        if self.since:
-            data["since"] = self.since.isoformat()
-        if self.holes:
-            data["holes"] = [h.to_json() for h in self.holes]
-        return json.dumps(data, sort_keys=True)
+        return dump_cursor(self.holes, self.since, seen=self.seen, seen_at=_iso(self.seen_at))
 
     def gaps(self) -> tuple[Gap, ...]:
         """The open stretches in time."""
-        return tuple(h.gap() for h in self.holes)
+        return gaps_of(self.holes)
 
     def with_hole(self, hole: Hole) -> MastodonCursor:
         """One more stretch to read, the newest; past ``MAX_HOLES`` the oldest two become one."""
-        holes = (hole, *self.holes)
-        if len(holes) > MAX_HOLES:
-            newer, older = holes[-2], holes[-1]
-            merged = Hole(newer.upper, older.lower, older.start, newer.end, "gap", None)
-            holes = (*holes[:-2], merged)
-        return replace(self, holes=holes)
+        return replace(self, holes=add_hole(self.holes, hole, Hole.merged))
