@@ -446,11 +446,7 @@ class MastodonNetwork:
         if full and not joined and not self._min_id_honoured and await self._gap_below(oldest["id"], seen):
             state = state.with_hole(Hole(oldest["id"], seen, state.seen_at, _parse_time(oldest.get("created_at"))))
         posts = await self._mentions_of(notes, PAGE_SIZE)
-        top = newest["id"]
-        prev = _link_param(response, "prev", "min_id")
-        if prev and id_key(prev) > id_key(top):
-            top = prev
-        state = MastodonCursor(top, _parse_time(newest.get("created_at")), None, state.holes)
+        state = _cursor_after(newest, response, state.holes)
         return FetchResult(posts, state.dump(), full and not joined, state.gaps())
 
     async def _gap_below(self, oldest: str, seen: str) -> bool:
@@ -481,12 +477,7 @@ class MastodonNetwork:
             if len(wanted) >= limit or (history.since and _parse_time(n.get("created_at")) < history.since):
                 break
             wanted.append(n)
-        newest = notes[0]
-        top = newest["id"]
-        prev = _link_param(response, "prev", "min_id")
-        if prev and id_key(prev) > id_key(top):
-            top = prev
-        fresh = MastodonCursor(top, _parse_time(newest.get("created_at")))
+        fresh = _cursor_after(notes[0], response)
         # A full page of wanted mentions: older history may follow. (A server that caps ``limit`` below ours
         # ends the history early; that costs only history, never a mention after the cursor.)
         if len(wanted) == len(notes) >= PAGE_SIZE and len(wanted) < limit:
@@ -508,11 +499,7 @@ class MastodonNetwork:
         if not joined:
             hole = Hole(oldest["id"], state.seen, state.seen_at, _parse_time(oldest.get("created_at")))
             state = state.with_hole(hole)
-        top = newest["id"]
-        prev = _link_param(response, "prev", "min_id")
-        if prev and id_key(prev) > id_key(top):
-            top = prev
-        state = MastodonCursor(top, _parse_time(newest.get("created_at")), None, state.holes)
+        state = _cursor_after(newest, response, state.holes)
         posts = await self._mentions_of(notes, PAGE_SIZE)
         return FetchResult(posts, state.dump(), False, state.gaps())
 
@@ -897,6 +884,18 @@ def _link_param(response: httpx.Response, rel: str, name: str) -> str | None:
         return None
     values = parse_qs(urlsplit(link["url"]).query).get(name)
     return values[0] if values else None
+
+
+def _cursor_after(newest: Mapping[str, Any], response: httpx.Response, holes: tuple[Hole, ...] = ()) -> MastodonCursor:
+    """The cursor once a page up to ``newest`` is handed over, keeping the stretches still to read.
+
+    It stands at the page's ``prev`` link where that is newer than ``newest``: the next forward page starts there.
+    """
+    top = str(newest["id"])
+    prev = _link_param(response, "prev", "min_id")
+    if prev and id_key(prev) > id_key(top):
+        top = prev
+    return MastodonCursor(top, _parse_time(newest.get("created_at")), None, holes)
 
 
 def _int_or_none(value: Any) -> int | None:
