@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, or_, text, update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from services.errors import (
     AuthExpired,
@@ -377,13 +378,7 @@ class Outbox:
     def rows(self, states: Sequence[str] | None = None, limit: int | None = 500) -> list[OutboxRow]:
         """Outbox items, newest first (``limit=None``: all of them)."""
         with self.db.session() as s:
-            q = (
-                select(OutboxItem, col(Account.handle), col(Account.network), col(Post.remote_id))
-                .join(Account, col(Account.id) == col(OutboxItem.account_id))
-                .join(Post, col(Post.id) == col(OutboxItem.post_id))
-                .order_by(col(OutboxItem.id).desc())
-                .limit(limit)
-            )
+            q = _rows_query().order_by(col(OutboxItem.id).desc()).limit(limit)
             if states:
                 q = q.where(col(OutboxItem.state).in_(states))
             return [_row(i, h, n, r) for i, h, n, r in s.execute(q)]
@@ -391,13 +386,7 @@ class Outbox:
     def get(self, item_id: int) -> OutboxRow:
         """One item."""
         with self.db.session() as s:
-            q = (
-                select(OutboxItem, col(Account.handle), col(Account.network), col(Post.remote_id))
-                .join(Account, col(Account.id) == col(OutboxItem.account_id))
-                .join(Post, col(Post.id) == col(OutboxItem.post_id))
-                .where(col(OutboxItem.id) == item_id)
-            )
-            found = s.execute(q).first()
+            found = s.execute(_rows_query().where(col(OutboxItem.id) == item_id)).first()
             if found is None:
                 raise NotFound(f"There is no outbox item {item_id}.")
             return _row(*found)
@@ -865,6 +854,15 @@ def _brand_author(s: Session, account: Account) -> int:
     s.flush()
     assert author.id is not None
     return author.id
+
+
+def _rows_query() -> Select[OutboxItem, str, str, str]:
+    """Outbox items with what ``_row`` needs beside them: the account's handle and network, the post answered."""
+    return (
+        select(OutboxItem, col(Account.handle), col(Account.network), col(Post.remote_id))
+        .join(Account, col(Account.id) == col(OutboxItem.account_id))
+        .join(Post, col(Post.id) == col(OutboxItem.post_id))
+    )
 
 
 def _row(item: OutboxItem, handle: str, network: str, in_reply_to: str) -> OutboxRow:
