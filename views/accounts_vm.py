@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, Qt, Signal
 
 from services.core import AccountRow, Parley
 from services.errors import ParleyError
 from services.health import AccountHealth, words
 from services.networks import demo
 from views.formatting import ago, plural
+from views.rows import AnyIndex, row_flags
 from views.sidebar_model import NETWORK_NAMES
 from views.tasks import TaskRunner
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:  # the connectors (and httpx) load when an account needs them,
 
 log = logging.getLogger(__name__)
 
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 #: How bad a line is; ``unknown`` is "nothing to judge yet" and never raises the account's state.
 STATES = ("ok", "unknown", "warning", "error")
@@ -232,9 +232,7 @@ class AccountHealthModel(QAbstractListModel):
         return None
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+        return row_flags(index)
 
     # -- content --------------------------------------------------------------------------------
 

@@ -7,11 +7,10 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, Qt
 
 from services.store.posts import TimelineFilter
-
-AnyIndex = QModelIndex | QPersistentModelIndex
+from views.rows import AnyIndex
 
 #: The fixed views, in sidebar order, with their labels.
 VIEWS: tuple[tuple[str, str], ...] = (

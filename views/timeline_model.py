@@ -7,18 +7,17 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any, Protocol
 
-from PySide6.QtCore import QAbstractListModel, QByteArray, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QByteArray, QModelIndex, QObject, Qt
 
 from services.changes import Changes
 from services.store.posts import PageKey, PostRow, TimelineFilter
+from views.rows import AnyIndex, row_flags
 
 PAGE_SIZE = 200
 #: More arrivals than a page in one change: reload the first page rather than insert them one by one.
 RELOAD_ABOVE = PAGE_SIZE
 #: Search results sort by id only (services page them that way); this stands in for the date.
 _NO_DATE = datetime(1970, 1, 1, tzinfo=UTC)
-
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class TimelineSource(Protocol):
@@ -152,9 +151,7 @@ class TimelineModel(QAbstractListModel):
         return names
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+        return row_flags(index)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.parent().isValid() or not 0 <= index.row() < len(self._rows):
