@@ -119,9 +119,14 @@ def dataset(data: dict[str, Any], tmp: Path) -> demo.Dataset:
 # -- a core whose clock (and demo world) the test drives ------------------------------------------
 
 
+def bare_core(data_dir: Path, clock: Callable[[], datetime]) -> Parley:
+    """A ``Parley`` on SQLite in ``data_dir`` that follows ``clock``, with no accounts yet."""
+    return Parley(open_database(sqlite_url(data_dir / "parley.sqlite")), data_dir, clock=clock)
+
+
 def clocked_core(data_dir: Path, clock: Callable[[], datetime], *, speed: float = 1.0) -> Parley:
     """A ``Parley`` on SQLite in ``data_dir`` whose core and demo world both follow ``clock``."""
-    core = Parley(open_database(sqlite_url(data_dir / "parley.sqlite")), data_dir, clock=clock)
+    core = bare_core(data_dir, clock)
     attach_world(core.networks, data_dir, clock, speed=speed)
     core.add_demo_accounts()
     return core

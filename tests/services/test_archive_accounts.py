@@ -15,10 +15,9 @@ from sqlmodel import select
 from services import commands
 from services.core import Parley
 from services.errors import InvalidInput
-from services.store.db import open_database, sqlite_url
 from services.store.models import Account
 from tests.conftest import Clock
-from tests.helpers.factories import add_account
+from tests.helpers.factories import add_account, bare_core
 
 #: One archive handle per network: a connector Parley has (Mastodon, Bluesky) and one it has not.
 HANDLES = {"mastodon": "@brand@masto.example", "bluesky": "brand.bsky.social", "bench": "bench-brand"}
@@ -27,7 +26,7 @@ HANDLES = {"mastodon": "@brand@masto.example", "bluesky": "brand.bsky.social", "
 @pytest.fixture
 def core(data_dir: Path, clock: Clock) -> Iterator[Parley]:
     """A core holding only imported archives: 12 recent posts, 10 minutes apart, per network."""
-    c = Parley(open_database(sqlite_url(data_dir / "parley.sqlite")), data_dir, clock=clock)
+    c = bare_core(data_dir, clock)
     lines = [
         json.dumps(
             {

@@ -18,12 +18,11 @@ from services import commands
 from services.core import Parley
 from services.health import silence, words
 from services.networks import bluesky
-from services.store.db import open_database, sqlite_url
 from services.store.models import Account
 from services.store.posts import ingest
 from tests.conftest import Clock
 from tests.fakes.mastodon import FakeMastodon
-from tests.helpers.factories import add_account, remote_post
+from tests.helpers.factories import add_account, bare_core, remote_post
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -34,7 +33,7 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 @pytest.fixture
 def core(data_dir: Path, clock: Clock) -> Iterator[Parley]:
-    c = Parley(open_database(sqlite_url(data_dir / "parley.sqlite")), data_dir, clock=clock)
+    c = bare_core(data_dir, clock)
     yield c
     c.db.close()
 

@@ -17,11 +17,11 @@ from services import commands
 from services import sync as sync_mod
 from services.core import Parley
 from services.gaps import read_gaps
-from services.store.db import open_database, sqlite_url
 from services.store.models import Account, Post
 from services.streaming import Backoff
 from tests.conftest import Clock
 from tests.fakes.mastodon import FakeMastodon
+from tests.helpers.factories import bare_core
 from tests.helpers.proxied_mastodon import until
 
 
@@ -31,7 +31,7 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 @pytest.fixture
 def core(data_dir: Path, clock: Clock) -> Iterator[Parley]:
-    c = Parley(open_database(sqlite_url(data_dir / "parley.sqlite")), data_dir, clock=clock)
+    c = bare_core(data_dir, clock)
     yield c
     c.db.close()
 
