@@ -353,7 +353,7 @@ def pg_core(schema_url: str, data_dir: Path, clock: Clock) -> Iterator[Parley]:
     core.add_demo_accounts()
     assert run(core.sync_once()).fetched == 7
     yield core
-    core.db.close()
+    run(core.aclose())  # the connectors' HTTP clients and the database, as the app closes them
 
 
 def post_id(core: Parley, remote_id: str) -> int:
