@@ -15,15 +15,16 @@ from services.store.models import Account, SyncCursor
 GAPS_STREAM = "mentions:gaps"
 
 
-def _row(s: Session, account_id: int) -> SyncCursor | None:
+def cursor_row(s: Session, account_id: int, stream: str) -> SyncCursor | None:
+    """An account's ``sync_cursor`` row for ``stream`` (the mentions cursor, or the gaps beside it)."""
     return s.exec(
-        select(SyncCursor).where(col(SyncCursor.account_id) == account_id, col(SyncCursor.stream) == GAPS_STREAM)
+        select(SyncCursor).where(col(SyncCursor.account_id) == account_id, col(SyncCursor.stream) == stream)
     ).first()
 
 
 def read_gaps(s: Session, account_id: int) -> tuple[Gap, ...]:
     """The open gaps of an account (none when it has none, or when the stored value cannot be read)."""
-    row = _row(s, account_id)
+    row = cursor_row(s, account_id, GAPS_STREAM)
     if row is None or not row.cursor:
         return ()
     try:
@@ -36,7 +37,7 @@ def read_gaps(s: Session, account_id: int) -> tuple[Gap, ...]:
 def write_gaps(s: Session, account: Account, gaps: tuple[Gap, ...]) -> None:
     """Replace an account's open gaps (the row goes when there are none)."""
     assert account.id is not None
-    row = _row(s, account.id)
+    row = cursor_row(s, account.id, GAPS_STREAM)
     if not gaps:
         if row is not None:
             s.delete(row)

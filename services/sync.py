@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from services.changes import Changes
 from services.errors import AuthExpired, InvalidInput, NetworkError, ParleyError
-from services.gaps import read_gaps, write_gaps
+from services.gaps import cursor_row, read_gaps, write_gaps
 from services.networks.base import Gap, GapFilling, History, Network, RemotePost
 from services.networks.registry import NetworkRegistry
 from services.store.db import Database
@@ -78,9 +78,7 @@ class SyncService:
 
     def _cursor(self, account_id: int) -> str | None:
         with self.db.session() as s:
-            row = s.exec(
-                select(SyncCursor).where(col(SyncCursor.account_id) == account_id, col(SyncCursor.stream) == STREAM)
-            ).first()
+            row = cursor_row(s, account_id, STREAM)
             return row.cursor if row else None
 
     def _store(
@@ -252,16 +250,10 @@ class SyncService:
         return SyncReport(changes, len(new_ids), tuple(problems))
 
 
-def _cursor_row(s: Session, account: Account, stream: str) -> SyncCursor | None:
-    return s.exec(
-        select(SyncCursor).where(col(SyncCursor.account_id) == account.id, col(SyncCursor.stream) == stream)
-    ).first()
-
-
 def _touch_cursor(s: Session, account: Account, *, cursor: str | None, now: datetime | None, error: str | None) -> None:
-    row = _cursor_row(s, account, STREAM)
+    assert account.id is not None
+    row = cursor_row(s, account.id, STREAM)
     if row is None:
-        assert account.id is not None
         row = SyncCursor(account_id=account.id, stream=STREAM)
     if cursor is not None:
         row.cursor = cursor
