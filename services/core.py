@@ -493,8 +493,10 @@ class Parley:
 
     async def queue_reply(self, post_id: int, text: str) -> OutboxRow:
         """Queue a reply (stored before any send)."""
-        await self.db.run(self._check_can_reply, post_id)
-        await self._prepare_reply(post_id, text)
+        found = await self.db.run(self._reply_target, post_id)  # None: the queue says why in its own words
+        if found is not None:
+            _refuse_archive(post_id, found[0])
+            await self._prepare_reply(*found, text)
         operator = str(self._settings.get("operator") or "") or None
         return await self.db.run(self.outbox.queue, post_id, text, operator)
 
@@ -507,38 +509,26 @@ class Parley:
         """
         row = await self.db.run(self.outbox.get, item_id)
         if row.state in EDITABLE:  # else the edit below says why, without asking the network first
-            await self._prepare_reply(row.post_id, text)
+            found = await self.db.run(self._reply_target, row.post_id)
+            if found is not None:
+                await self._prepare_reply(*found, text)
         return await self.db.run(self.outbox.edit, item_id, text)
 
-    async def _prepare_reply(self, post_id: int, text: str) -> None:
+    async def _prepare_reply(self, account: Account, target: ReplyTarget, text: str) -> None:
         """Let the connector look up what the frozen reply needs first (Bluesky: the DIDs of @handles)."""
-        found = await self.db.run(self._reply_target, post_id)
-        if found is None:
-            return
-        account, target = found
         network = self.networks.get(account)
         if isinstance(network, ReplyPreparing):
             await network.prepare_reply(target, text)
 
     def _reply_target(self, post_id: int) -> tuple[Account, ReplyTarget] | None:
+        """The account a post came in on and the connector's view of the post (None: no such post)."""
         with self.db.session() as s:
             post = s.get(Post, post_id)
             account = s.get(Account, post.account_id) if post is not None else None
             author = s.get(Author, post.author_id) if post is not None else None
             if post is None or account is None or author is None:
-                return None  # the queue says so in its own words
+                return None
             return account, target_of(post, author)
-
-    def _check_can_reply(self, post_id: int) -> None:
-        """Refuse a reply that could never be sent: its post came from an archive, not a connected account."""
-        with self.db.session() as s:
-            post = s.get(Post, post_id)
-            account = s.get(Account, post.account_id) if post is not None else None
-        if account is not None and is_archive(account):
-            raise InvalidInput(
-                f"Post {post_id} was imported from an archive and {account.handle} is not a connected account, "
-                "so Parley cannot reply to it."
-            )
 
     async def drain_outbox(self) -> DrainReport:
         """Send every due reply once (an account in an outage waits; see ``Outbox.resume``)."""
@@ -583,6 +573,15 @@ class Parley:
         """Close connectors and the database."""
         await self.networks.aclose()
         self.db.close()
+
+
+def _refuse_archive(post_id: int, account: Account) -> None:
+    """Refuse a reply that could never be sent: its post came from an archive, not a connected account."""
+    if is_archive(account):
+        raise InvalidInput(
+            f"Post {post_id} was imported from an archive and {account.handle} is not a connected account, "
+            "so Parley cannot reply to it."
+        )
 
 
 __all__ = ["PENDING", "AccountRow", "Author", "Parley"]
